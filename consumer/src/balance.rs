@@ -1,0 +1,173 @@
+//! The lease plan: which leases a worker takes so that each live worker holds its fair
+//! share. Pure: leases and the time in, a plan out.
+//!
+//! Live workers are the owners of unexpired leases (plus this one). The fair share is
+//! `ceil(eligible / live)`. A worker below it takes free or expired leases first, and only
+//! then steals from the worker holding the most.
+//! A lease is eligible once its parents are finished (parents before children).
+use inlet_seams::{Lease, ShardId};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A lease to take: the shard and the counter seen (the take is a compare-and-set on it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Take {
+    /// The shard.
+    pub shard: ShardId,
+    /// The counter seen in the listing.
+    pub seen_counter: u64,
+    /// Whether another live worker holds it.
+    pub steal: bool,
+}
+
+/// Plans what `me` should take at `now_ms`, holding at most `max_leases`.
+pub fn plan(leases: &[Lease], me: &str, now_ms: i64, max_leases: usize) -> Vec<Take> {
+    let finished: BTreeSet<&ShardId> = leases.iter().filter(|l| l.finished).map(|l| &l.shard).collect();
+    let known: BTreeSet<&ShardId> = leases.iter().map(|l| &l.shard).collect();
+    // A parent with no lease has aged out of the stream: nothing left to wait for.
+    let eligible: Vec<&Lease> = leases
+        .iter()
+        .filter(|l| !l.finished && l.parents.iter().all(|p| finished.contains(p) || !known.contains(p)))
+        .collect();
+    if eligible.is_empty() {
+        return Vec::new();
+    }
+    let mut held: BTreeMap<&str, usize> = BTreeMap::new();
+    held.insert(me, 0);
+    for l in &eligible {
+        if let Some(owner) = l.owner.as_deref().filter(|_| l.expires_at_ms > now_ms) {
+            *held.entry(owner).or_default() += 1;
+        }
+    }
+    let share = eligible.len().div_ceil(held.len()).min(max_leases);
+    let mine = held[me];
+    if mine >= share {
+        return Vec::new();
+    }
+    let mut need = share - mine;
+    // Start the scan at a point derived from our name, so that workers starting together
+    // reach for different leases.
+    let offset = me.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b))) % eligible.len();
+    let mut plan = Vec::new();
+    for i in 0..eligible.len() {
+        let l = eligible[(i + offset) % eligible.len()];
+        if need == 0 {
+            return plan;
+        }
+        if l.is_available(now_ms) {
+            plan.push(Take { shard: l.shard.clone(), seen_counter: l.counter, steal: false });
+            need -= 1;
+        }
+    }
+    // Steal from the most loaded workers while they stay at or above the share.
+    while need > 0 {
+        let Some((victim, count)) =
+            held.iter().filter(|(w, _)| **w != me).max_by_key(|(w, n)| (**n, std::cmp::Reverse(**w))).map(|(w, n)| (*w, *n))
+        else {
+            break;
+        };
+        // Like the KCL: steal from a worker above the share, or from one at the share when
+        // we are two or more below it (else shares of 2,2,0 would never move).
+        if count < share || (count == share && need < 2) {
+            break;
+        }
+        let Some(l) = eligible.iter().find(|l| {
+            l.owner.as_deref() == Some(victim)
+                && l.expires_at_ms > now_ms
+                && !plan.iter().any(|t: &Take| t.shard == l.shard)
+        }) else {
+            break;
+        };
+        plan.push(Take { shard: l.shard.clone(), seen_counter: l.counter, steal: true });
+        if let Some(n) = held.get_mut(victim) {
+            *n -= 1;
+        }
+        need -= 1;
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn lease(i: u32, owner: Option<&str>, expires: i64) -> Lease {
+        Lease {
+            shard: ShardId::from_index(i),
+            owner: owner.map(str::to_owned),
+            counter: 1,
+            expires_at_ms: expires,
+            checkpoint: None,
+            watermark_ms: None,
+            parents: vec![],
+            finished: false,
+        }
+    }
+
+    #[test]
+    fn a_lone_worker_takes_everything() {
+        let leases: Vec<_> = (0..8).map(|i| lease(i, None, 0)).collect();
+        assert_eq!(plan(&leases, "a", 100, usize::MAX).len(), 8);
+    }
+
+    #[test]
+    fn expired_leases_are_taken_before_stealing() {
+        let mut leases: Vec<_> = (0..4).map(|i| lease(i, Some("dead"), 50)).collect();
+        leases.extend((4..8).map(|i| lease(i, Some("b"), 1000)));
+        let p = plan(&leases, "a", 100, usize::MAX);
+        // live: a, b -> share 4; the four expired ones are free
+        assert_eq!(p.len(), 4);
+        assert!(p.iter().all(|t| !t.steal && t.shard.0 < ShardId::from_index(4).0));
+    }
+
+    #[test]
+    fn steals_only_down_to_the_share() {
+        let leases: Vec<_> = (0..8).map(|i| lease(i, Some("b"), 1000)).collect();
+        let p = plan(&leases, "a", 100, usize::MAX);
+        assert_eq!(p.len(), 4);
+        assert!(p.iter().all(|t| t.steal));
+    }
+
+    #[test]
+    fn children_wait_for_parents() {
+        let mut parent = lease(0, None, 0);
+        let mut child = lease(1, None, 0);
+        child.parents = vec![parent.shard.clone()];
+        assert_eq!(plan(&[parent.clone(), child.clone()], "a", 100, usize::MAX).len(), 1);
+        parent.finished = true;
+        let p = plan(&[parent, child], "a", 100, usize::MAX);
+        assert_eq!(p, vec![Take { shard: ShardId::from_index(1), seen_counter: 1, steal: false }]);
+    }
+
+    proptest! {
+        /// Repeated planning by each worker in turn converges to shares that differ by at
+        /// most one, and no lease is ever planned twice in one plan.
+        #[test]
+        fn converges_to_fair_shares(shards in 1u32..64, workers in 1usize..6, seed in any::<u64>()) {
+            let names: Vec<String> = (0..workers).map(|w| format!("w{w}-{seed}")).collect();
+            let mut leases: Vec<_> = (0..shards).map(|i| lease(i, None, 0)).collect();
+            let now = 100;
+            for _round in 0..(shards as usize + 4) {
+                for me in &names {
+                    let p = plan(&leases, me, now, usize::MAX);
+                    let set: BTreeSet<_> = p.iter().map(|t| &t.shard).collect();
+                    prop_assert_eq!(set.len(), p.len());
+                    for t in p {
+                        let l = leases.iter_mut().find(|l| l.shard == t.shard).unwrap();
+                        if l.counter == t.seen_counter {
+                            l.owner = Some(me.clone());
+                            l.counter += 1;
+                            l.expires_at_ms = now + 1000;
+                        }
+                    }
+                }
+            }
+            let mut counts: BTreeMap<&str, usize> = names.iter().map(|n| (n.as_str(), 0)).collect();
+            for l in &leases {
+                *counts.get_mut(l.owner.as_deref().unwrap()).unwrap() += 1;
+            }
+            let (min, max) = (counts.values().min().unwrap(), counts.values().max().unwrap());
+            prop_assert!(max - min <= 1, "unbalanced: {:?}", counts);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Worker settings.
+use inlet_rollup::Lateness;
+use inlet_schemas::validate::Limits;
+use std::time::Duration;
+
+/// How a worker behaves.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// This worker's name in the lease table (unique per process).
+    pub worker_id: String,
+    /// A lease not renewed for this long may be taken by another worker (KCL's failover
+    /// time; 10 s).
+    pub failover: Duration,
+    /// How often leases are renewed and balanced (a third of `failover` by default).
+    pub renew_interval: Duration,
+    /// How often the shard list is refreshed into the lease table.
+    pub shard_sync_interval: Duration,
+    /// Most leases this worker holds.
+    pub max_leases: usize,
+    /// Commit after this many user records...
+    pub commit_every_records: u64,
+    /// ... or this long after the last commit, whichever comes first.
+    pub commit_interval: Duration,
+    /// Most stream records per read.
+    pub read_batch: usize,
+    /// Pause after a read that found nothing new.
+    pub idle_wait: Duration,
+    /// Allowed lateness behind a shard's watermark.
+    pub lateness: Lateness,
+    /// Event time limits of validation.
+    pub limits: Limits,
+}
+
+impl WorkerConfig {
+    /// Defaults for a worker named `worker_id`.
+    pub fn new(worker_id: impl Into<String>) -> Self {
+        let failover = Duration::from_secs(10);
+        Self {
+            worker_id: worker_id.into(),
+            failover,
+            renew_interval: failover / 3,
+            shard_sync_interval: Duration::from_secs(60),
+            max_leases: usize::MAX,
+            commit_every_records: 50_000,
+            commit_interval: Duration::from_secs(1),
+            read_batch: 1_000,
+            idle_wait: Duration::from_millis(200),
+            lateness: Lateness::default(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// With `failover` (and the renew interval a third of it).
+    pub fn with_failover(mut self, failover: Duration) -> Self {
+        self.failover = failover;
+        self.renew_interval = failover / 3;
+        self
+    }
+}

@@ -1,0 +1,29 @@
+//! Inlet's consumer worker.
+//!
+//! - [`config`]: worker settings (failover time, commit cadence, lateness, limits).
+//! - [`processor`]: the pure core: stream records → user records → events → rollups or
+//!   dead letters, with the checkpoint of the last user record handled.
+//! - [`balance`]: the pure lease plan: which leases to take or steal for a fair share.
+//! - [`shard_task`]: one shard's async loop: restore, read, process, commit.
+//! - [`worker`]: [`Worker`], leases shards, renews, rebalances, runs shard tasks, shuts down
+//!   cleanly.
+//! - [`stats`] and [`metrics`]: committed counters for progress, metric names.
+//!
+//! Guarantee: exactly-once rollups. Each commit writes the shard's cumulative partial rows
+//! of the windows it touched, its dead letters and its checkpoint in one warehouse
+//! transaction fenced by the lease counter; a worker that lost its lease cannot commit, and
+//! the next owner resumes from the last commit. Every event read is either aggregated or
+//! dead-lettered with its reason.
+
+pub mod balance;
+pub mod config;
+pub mod metrics;
+pub mod processor;
+pub mod shard_task;
+pub mod stats;
+pub mod worker;
+
+pub use config::WorkerConfig;
+pub use processor::RecordProcessor;
+pub use stats::{ConsumerStats, StatsSnapshot};
+pub use worker::{Worker, WorkerError};

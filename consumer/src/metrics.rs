@@ -1,0 +1,20 @@
+//! Metric names of the consumer (emitted per batch or commit, never per event).
+
+/// User records read (label `shard`).
+pub const READ_TOTAL: &str = "inlet_consumer_records_read_total";
+/// Events aggregated into rollups, counted at commit.
+pub const AGGREGATED_TOTAL: &str = "inlet_consumer_events_aggregated_total";
+/// Events dead-lettered, counted at commit (label `kind`).
+pub const DEAD_LETTERED_TOTAL: &str = "inlet_consumer_events_dead_lettered_total";
+/// Commits made (label `outcome`: ok, lease_lost, error).
+pub const COMMITS_TOTAL: &str = "inlet_consumer_commits_total";
+/// Time a commit took.
+pub const COMMIT_SECONDS: &str = "inlet_consumer_commit_seconds";
+/// How far behind the newest record a shard's reader is (label `shard`).
+pub const MILLIS_BEHIND_LATEST: &str = "inlet_consumer_millis_behind_latest";
+/// Leases held by this worker.
+pub const LEASES_HELD: &str = "inlet_consumer_leases_held";
+/// Leases taken (label `how`: free, expired, stolen).
+pub const LEASES_TAKEN_TOTAL: &str = "inlet_consumer_leases_taken_total";
+/// Leases lost to another worker.
+pub const LEASES_LOST_TOTAL: &str = "inlet_consumer_leases_lost_total";

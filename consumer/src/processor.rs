@@ -1,0 +1,193 @@
+//! The consumer's pure core: one shard's records in, rollups and dead letters out.
+//!
+//! No I/O and no clock: every decision depends on the records' order alone, so
+//! processing the same records from the same state always gives the same commit.
+use inlet_rollup::{Applied, Lateness, ShardRollup};
+use inlet_schemas::events::Envelope;
+use inlet_schemas::{kpl, validate};
+use inlet_seams::{Checkpoint, DeadLetter, DeadLetterKind, LeaseToken, Record, ShardCommit, ShardId};
+use prost::Message;
+
+/// Counts of one commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitCounts {
+    /// User records read (not counting those skipped as already checkpointed).
+    pub read: u64,
+    /// Events aggregated.
+    pub aggregated: u64,
+    /// Dead letters by kind, in [`DeadLetterKind::ALL`] order.
+    pub dead: [u64; DeadLetterKind::ALL.len()],
+}
+
+/// Processes one shard's records.
+#[derive(Debug)]
+pub struct RecordProcessor {
+    shard: ShardId,
+    rollup: ShardRollup,
+    limits: validate::Limits,
+    lateness: Lateness,
+    checkpoint: Option<Checkpoint>,
+    committed: Option<Checkpoint>,
+    dead_letters: Vec<DeadLetter>,
+    counts: CommitCounts,
+}
+
+impl RecordProcessor {
+    /// Resumes a shard from its last commit: its checkpoint and restored rollup state.
+    pub fn new(
+        shard: ShardId,
+        rollup: ShardRollup,
+        checkpoint: Option<Checkpoint>,
+        limits: validate::Limits,
+        lateness: Lateness,
+    ) -> Self {
+        Self {
+            shard,
+            rollup,
+            limits,
+            lateness,
+            committed: checkpoint.clone(),
+            checkpoint,
+            dead_letters: Vec::new(),
+            counts: CommitCounts::default(),
+        }
+    }
+
+    /// The rollup state (for tests and metrics).
+    pub fn rollup(&self) -> &ShardRollup {
+        &self.rollup
+    }
+
+    /// User records handled since the last commit.
+    pub fn pending(&self) -> u64 {
+        self.counts.read
+    }
+
+    /// Whether anything was processed since the last commit.
+    pub fn has_pending(&self) -> bool {
+        self.checkpoint != self.committed
+    }
+
+    /// Handles one stream record: each user record inside is aggregated or dead-lettered,
+    /// except those the checkpoint already covers.
+    pub fn process(&mut self, record: &Record) {
+        let users = match kpl::decode_strict(&record.partition_key, record.explicit_hash_key, &record.data) {
+            Ok(users) => users,
+            Err(e) => {
+                if !self.covered(record, 0) {
+                    // A corrupt aggregate counts as one record: what it held is unknowable.
+                    self.counts.read += 1;
+                    self.dead(record, 0, DeadLetterKind::CorruptRecord, None, e.to_string(), None, record.data.clone());
+                    self.advance(record, 0);
+                }
+                return;
+            }
+        };
+        for (i, user) in users.into_iter().enumerate() {
+            let sub = i as u32;
+            if self.covered(record, sub) {
+                continue;
+            }
+            self.counts.read += 1;
+            match Envelope::decode(user.data.as_ref()) {
+                Err(e) => self.dead(
+                    record,
+                    sub,
+                    DeadLetterKind::Malformed,
+                    None,
+                    format!("not an event: {e}"),
+                    None,
+                    user.data,
+                ),
+                Ok(event) => self.event(record, sub, event, user.data),
+            }
+            self.advance(record, sub);
+        }
+    }
+
+    fn event(&mut self, record: &Record, sub: u32, event: Envelope, data: bytes::Bytes) {
+        let app_id = event.emitter.as_ref().map(|e| e.app_id.clone());
+        if let Err(invalid) = validate::validate(&event, &self.limits) {
+            let field = invalid.first().field.to_owned();
+            self.dead(record, sub, DeadLetterKind::Invalid, Some(field), invalid.to_string(), app_id, data);
+            return;
+        }
+        match self.rollup.apply(&event) {
+            Applied::Aggregated => self.counts.aggregated += 1,
+            Applied::Late { watermark_ms } => {
+                let reason = format!(
+                    "event time {} is {} ms behind the shard's watermark {watermark_ms} (allowed lateness {} ms)",
+                    event.event_time_ms,
+                    watermark_ms - event.event_time_ms,
+                    self.lateness.allowed_ms
+                );
+                self.dead(record, sub, DeadLetterKind::Late, Some("event_time_ms".into()), reason, app_id, data);
+            }
+            // Validation refuses events without a body; kept for completeness.
+            Applied::NoBody => {
+                self.dead(record, sub, DeadLetterKind::Invalid, Some("body".into()), "missing".into(), app_id, data)
+            }
+        }
+    }
+
+    fn covered(&self, record: &Record, sub: u32) -> bool {
+        self.checkpoint.as_ref().is_some_and(|c| c.covers(&record.sequence, sub))
+    }
+
+    fn advance(&mut self, record: &Record, sub: u32) {
+        self.checkpoint = Some(Checkpoint { sequence: record.sequence.clone(), sub_sequence: sub });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn dead(
+        &mut self,
+        record: &Record,
+        sub: u32,
+        kind: DeadLetterKind,
+        field: Option<String>,
+        reason: String,
+        app_id: Option<String>,
+        data: bytes::Bytes,
+    ) {
+        if let Some(slot) = DeadLetterKind::ALL.iter().position(|k| *k == kind) {
+            self.counts.dead[slot] += 1;
+        }
+        self.dead_letters.push(DeadLetter {
+            shard: self.shard.clone(),
+            sequence: record.sequence.clone(),
+            sub_sequence: sub,
+            kind,
+            field,
+            reason,
+            app_id,
+            partition_key: record.partition_key.clone(),
+            data,
+        });
+    }
+
+    /// What to commit now (if anything was processed since the last commit), and its
+    /// counts. Call [`RecordProcessor::committed`] once it is durable.
+    pub fn take_commit(&mut self, token: &LeaseToken, shard_end: bool) -> Option<(ShardCommit, CommitCounts)> {
+        let checkpoint = self.checkpoint.clone()?;
+        if !self.has_pending() && !shard_end {
+            return None;
+        }
+        let (viewing, games) = self.rollup.take_dirty();
+        let commit = ShardCommit {
+            token: token.clone(),
+            checkpoint,
+            watermark_ms: self.rollup.watermark_ms(),
+            viewing,
+            games,
+            dead_letters: std::mem::take(&mut self.dead_letters),
+            shard_end,
+        };
+        Some((commit, std::mem::take(&mut self.counts)))
+    }
+
+    /// Records that the last taken commit is durable: closed windows can be forgotten.
+    pub fn committed(&mut self, checkpoint: Checkpoint) {
+        self.committed = Some(checkpoint);
+        self.rollup.evict_closed();
+    }
+}

@@ -1,0 +1,186 @@
+//! One shard's loop: restore its state from the last commit, read, process, commit.
+use crate::config::WorkerConfig;
+use crate::metrics as m;
+use crate::processor::RecordProcessor;
+use crate::stats::ConsumerStats;
+use inlet_rollup::ShardRollup;
+use inlet_seams::{
+    DeadLetterKind, Lease, LeaseToken, StartPosition, StreamError, StreamReader, Warehouse, WarehouseError,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// What a worker's shard tasks share.
+#[derive(Debug)]
+pub struct Shared {
+    /// The stream.
+    pub stream: Arc<dyn StreamReader>,
+    /// The warehouse.
+    pub warehouse: Arc<dyn Warehouse>,
+    /// Settings.
+    pub config: WorkerConfig,
+    /// Committed counts.
+    pub stats: Arc<ConsumerStats>,
+}
+
+/// Why a shard task ended.
+#[derive(Debug)]
+pub enum Exit {
+    /// Asked to stop; everything processed was committed.
+    Stopped,
+    /// The lease was taken by another worker; uncommitted work was dropped (the new owner
+    /// redoes it from the last commit).
+    LeaseLost,
+    /// The shard was read to its end and committed as finished.
+    ShardEnd,
+    /// A failure; nothing uncommitted was kept. The worker restarts the shard from its last
+    /// commit.
+    Failed(String),
+}
+
+/// Runs one shard until it is stopped, lost, ended or fails.
+pub async fn run(shared: Arc<Shared>, token: LeaseToken, lease: Lease, cancel: CancellationToken) -> Exit {
+    match run_inner(&shared, &token, lease, &cancel).await {
+        Ok(exit) => exit,
+        Err(Failure::LeaseLost) => Exit::LeaseLost,
+        Err(Failure::Other(e)) => Exit::Failed(e),
+    }
+}
+
+enum Failure {
+    LeaseLost,
+    Other(String),
+}
+
+impl From<WarehouseError> for Failure {
+    fn from(e: WarehouseError) -> Self {
+        match e {
+            WarehouseError::LeaseLost { .. } => Failure::LeaseLost,
+            e => Failure::Other(chain(&e)),
+        }
+    }
+}
+
+impl From<StreamError> for Failure {
+    fn from(e: StreamError) -> Self {
+        Failure::Other(chain(&e))
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+async fn run_inner(
+    shared: &Shared,
+    token: &LeaseToken,
+    lease: Lease,
+    cancel: &CancellationToken,
+) -> Result<Exit, Failure> {
+    let cfg = &shared.config;
+    let shard = token.shard.clone();
+    let shard_label = shard.0.clone();
+    let from_minute = cfg.lateness.first_open_minute(lease.watermark_ms);
+    let (viewing, games) = shared.warehouse.shard_partials(&shard, from_minute).await?;
+    let rollup = ShardRollup::restore(cfg.lateness, lease.watermark_ms, viewing, games);
+    let start = lease.checkpoint.as_ref().map_or(StartPosition::TrimHorizon, |c| c.resume_position());
+    tracing::info!(shard = %shard, checkpoint = ?lease.checkpoint, counter = token.counter, "shard started");
+    let mut processor = RecordProcessor::new(shard.clone(), rollup, lease.checkpoint, cfg.limits, cfg.lateness);
+    let mut reader = shared.stream.open(&shard, start).await?;
+    let mut last_commit = Instant::now();
+    let mut read_failures = 0u32;
+    loop {
+        let batch = tokio::select! {
+            () = cancel.cancelled() => break,
+            batch = reader.next_batch(cfg.read_batch) => batch,
+        };
+        let batch = match batch {
+            Ok(b) => {
+                read_failures = 0;
+                b
+            }
+            Err(e) if e.is_retryable() && read_failures < 10 => {
+                read_failures += 1;
+                tracing::warn!(shard = %shard, error = %chain(&e), "read failed; retrying");
+                pause(cancel, Duration::from_millis(100 << read_failures.min(6))).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(ms) = batch.millis_behind_latest {
+            metrics::gauge!(m::MILLIS_BEHIND_LATEST, "shard" => shard_label.clone()).set(ms as f64);
+        }
+        let before = processor.pending();
+        for record in &batch.records {
+            processor.process(record);
+        }
+        metrics::counter!(m::READ_TOTAL, "shard" => shard_label.clone()).increment(processor.pending() - before);
+        if let Some(_children) = &batch.shard_end {
+            commit(shared, token, &mut processor, true).await?;
+            tracing::info!(shard = %shard, "shard finished");
+            return Ok(Exit::ShardEnd);
+        }
+        if processor.pending() >= cfg.commit_every_records
+            || (processor.has_pending() && last_commit.elapsed() >= cfg.commit_interval)
+        {
+            commit(shared, token, &mut processor, false).await?;
+            last_commit = Instant::now();
+        }
+        if batch.records.is_empty() {
+            pause(cancel, cfg.idle_wait).await;
+        }
+    }
+    commit(shared, token, &mut processor, false).await?;
+    tracing::info!(shard = %shard, "shard stopped");
+    Ok(Exit::Stopped)
+}
+
+async fn pause(cancel: &CancellationToken, d: Duration) {
+    tokio::select! {
+        () = cancel.cancelled() => {}
+        () = tokio::time::sleep(d) => {}
+    }
+}
+
+async fn commit(
+    shared: &Shared,
+    token: &LeaseToken,
+    processor: &mut RecordProcessor,
+    shard_end: bool,
+) -> Result<(), Failure> {
+    let Some((commit, counts)) = processor.take_commit(token, shard_end) else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let result = shared.warehouse.commit(&commit).await;
+    metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(()) => {
+            metrics::counter!(m::COMMITS_TOTAL, "outcome" => "ok").increment(1);
+            metrics::counter!(m::AGGREGATED_TOTAL).increment(counts.aggregated);
+            for (kind, n) in DeadLetterKind::ALL.iter().zip(counts.dead) {
+                if n > 0 {
+                    metrics::counter!(m::DEAD_LETTERED_TOTAL, "kind" => kind.as_str()).increment(n);
+                }
+            }
+            shared.stats.add_commit(counts.aggregated, &counts.dead);
+            processor.committed(commit.checkpoint);
+            Ok(())
+        }
+        Err(e) => {
+            let outcome = if matches!(e, WarehouseError::LeaseLost { .. }) { "lease_lost" } else { "error" };
+            metrics::counter!(m::COMMITS_TOTAL, "outcome" => outcome).increment(1);
+            tracing::warn!(shard = %token.shard, counter = token.counter, error = %chain(&e), "commit failed");
+            Err(e.into())
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The worker: holds a fair share of leases, renews them, and runs one task per shard.
+use crate::balance;
+use crate::config::WorkerConfig;
+use crate::metrics as m;
+use crate::shard_task::{self, Exit, Shared};
+use crate::stats::ConsumerStats;
+use inlet_seams::{LeaseError, LeaseStore, LeaseToken, ShardId, StreamError, StreamReader, Warehouse};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A worker's error: only what it cannot ride out.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The lease store kept failing.
+    #[error("lease store failed")]
+    Leases(#[from] LeaseError),
+    /// The stream's shards could not be listed.
+    #[error("listing shards failed")]
+    Stream(#[from] StreamError),
+}
+
+struct Running {
+    token: LeaseToken,
+    cancel: CancellationToken,
+    task: JoinHandle<Exit>,
+}
+
+/// A consumer worker.
+#[derive(Debug)]
+pub struct Worker {
+    shared: Arc<Shared>,
+    leases: Arc<dyn LeaseStore>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Worker {
+    /// A worker over a stream, a lease store and a warehouse (the last two sharing one
+    /// database).
+    pub fn new(
+        stream: Arc<dyn StreamReader>,
+        leases: Arc<dyn LeaseStore>,
+        warehouse: Arc<dyn Warehouse>,
+        config: WorkerConfig,
+    ) -> Self {
+        let stats = Arc::new(ConsumerStats::default());
+        Self { shared: Arc::new(Shared { stream, warehouse, config, stats }), leases }
+    }
+
+    /// Committed counts, for progress reports.
+    pub fn stats(&self) -> Arc<ConsumerStats> {
+        Arc::clone(&self.shared.stats)
+    }
+
+    /// Runs until `shutdown`; then stops every shard task (each commits what it has) and
+    /// releases the leases so other workers take them at once.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
+        let cfg = &self.shared.config;
+        let me = cfg.worker_id.clone();
+        let mut running: BTreeMap<ShardId, Running> = BTreeMap::new();
+        let mut last_sync: Option<Instant> = None;
+        let mut store_failures = 0u32;
+        tracing::info!(worker = %me, "worker started");
+        loop {
+            match self.round(&mut running, &mut last_sync).await {
+                Ok(()) => store_failures = 0,
+                // Ride out a flaky store for a while: held leases stay valid until they expire,
+                // and commits are fenced anyway.
+                Err(e) if store_failures < 5 => {
+                    store_failures += 1;
+                    tracing::warn!(worker = %me, error = %e, "lease round failed; retrying");
+                }
+                Err(e) => {
+                    self.stop_all(&mut running).await;
+                    return Err(e);
+                }
+            }
+            metrics::gauge!(m::LEASES_HELD).set(running.len() as f64);
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(cfg.renew_interval) => {}
+            }
+        }
+        self.stop_all(&mut running).await;
+        tracing::info!(worker = %me, "worker stopped");
+        Ok(())
+    }
+
+    async fn round(
+        &self,
+        running: &mut BTreeMap<ShardId, Running>,
+        last_sync: &mut Option<Instant>,
+    ) -> Result<(), WorkerError> {
+        let cfg = &self.shared.config;
+        if last_sync.is_none_or(|t| t.elapsed() >= cfg.shard_sync_interval) {
+            let shards = self.shared.stream.list_shards().await?;
+            self.leases.ensure_leases(&shards).await?;
+            *last_sync = Some(Instant::now());
+        }
+        // Reap ended tasks.
+        let ended: Vec<ShardId> = running.iter().filter(|(_, r)| r.task.is_finished()).map(|(s, _)| s.clone()).collect();
+        for shard in ended {
+            if let Some(r) = running.remove(&shard) {
+                match r.task.await {
+                    Ok(Exit::Failed(e)) => {
+                        tracing::warn!(shard = %shard, error = %e, "shard task failed; restarting from its last commit")
+                    }
+                    Ok(Exit::LeaseLost) => {
+                        metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
+                        tracing::info!(shard = %shard, "lease lost");
+                        continue;
+                    }
+                    Ok(Exit::ShardEnd | Exit::Stopped) => {}
+                    Err(e) => tracing::error!(shard = %shard, error = %e, "shard task panicked"),
+                }
+                // Give the lease back so a restart (here or elsewhere) resumes at once.
+                self.leases.release(&r.token).await?;
+            }
+        }
+        // Renew what we hold; drop what we lost.
+        let expires = now_ms() + cfg.failover.as_millis() as i64;
+        let mut lost = Vec::new();
+        for (shard, r) in running.iter() {
+            if !self.leases.renew(&r.token, expires).await? {
+                lost.push(shard.clone());
+            }
+        }
+        for shard in lost {
+            if let Some(r) = running.remove(&shard) {
+                tracing::info!(shard = %shard, "lease lost at renewal");
+                metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
+                r.cancel.cancel();
+            }
+        }
+        // Take our share.
+        let leases = self.leases.list().await?;
+        let now = now_ms();
+        let expires = now + cfg.failover.as_millis() as i64;
+        let mut taken = Vec::new();
+        for take in balance::plan(&leases, &cfg.worker_id, now, cfg.max_leases) {
+            if running.contains_key(&take.shard) {
+                continue;
+            }
+            let Some(token) = self.leases.take(&take.shard, take.seen_counter, &cfg.worker_id, expires).await? else {
+                continue;
+            };
+            let how = if take.steal { "stolen" } else { "free" };
+            metrics::counter!(m::LEASES_TAKEN_TOTAL, "how" => how).increment(1);
+            tracing::info!(shard = %take.shard, counter = token.counter, how, "lease taken");
+            taken.push(token);
+        }
+        if taken.is_empty() {
+            return Ok(());
+        }
+        // Read checkpoints again now that we hold the leases: the previous owner may have
+        // committed between the listing above and our take, and from now on nobody else can.
+        let leases = self.leases.list().await?;
+        for token in taken {
+            let Some(lease) = leases.iter().find(|l| l.shard == token.shard && l.counter == token.counter).cloned()
+            else {
+                continue; // taken from us again already
+            };
+            let cancel = CancellationToken::new();
+            let task = tokio::spawn(shard_task::run(Arc::clone(&self.shared), token.clone(), lease, cancel.clone()));
+            running.insert(token.shard.clone(), Running { token, cancel, task });
+        }
+        Ok(())
+    }
+
+    async fn stop_all(&self, running: &mut BTreeMap<ShardId, Running>) {
+        for r in running.values() {
+            r.cancel.cancel();
+        }
+        for (shard, r) in std::mem::take(running) {
+            match tokio::time::timeout(Duration::from_secs(30), r.task).await {
+                Ok(Ok(Exit::LeaseLost)) => continue,
+                Ok(Ok(Exit::Failed(e))) => tracing::warn!(shard = %shard, error = %e, "shard task failed at shutdown"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(shard = %shard, error = %e, "shard task panicked"),
+                Err(_) => tracing::error!(shard = %shard, "shard task did not stop in 30 s"),
+            }
+            if let Err(e) = self.leases.release(&r.token).await {
+                tracing::warn!(shard = %shard, error = %e, "releasing lease failed; it will expire");
+            }
+        }
+    }
+}

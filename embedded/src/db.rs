@@ -1,0 +1,81 @@
+//! SQLite connections shared by several processes, used from async code.
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens (creating if asked) a database file for concurrent multi-process use.
+pub fn open(path: &Path, create: bool) -> rusqlite::Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+/// One connection, used from async code by running each call on the blocking pool.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Shared {
+    /// Wraps a connection.
+    pub fn new(conn: Connection) -> Self {
+        Self { conn: Arc::new(Mutex::new(conn)) }
+    }
+
+    /// Runs `f` with the connection on tokio's blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> rusqlite::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock poisons it; the connection itself is still
+            // consistent (SQLite rolls back an open transaction), so keep using it.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .unwrap_or_else(|join| match join.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Cancelled: the runtime is shutting down.
+            Err(_) => Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
+                Some("runtime shutting down".into()),
+            )),
+        })
+    }
+}
+
+/// Whether an error is worth a retry (another process held the lock too long).
+pub fn is_retryable(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Boxes an error for a seam error's `source`.
+pub(crate) fn boxed(e: rusqlite::Error) -> Box<dyn std::error::Error + Send + Sync> {
+    Box::new(e)
+}
+
+/// u128 hash keys as 16 big-endian bytes, so that byte order is numeric order.
+pub(crate) fn key_bytes(k: u128) -> [u8; 16] {
+    k.to_be_bytes()
+}
+
+/// Inverse of [`key_bytes`]; `None` for a blob of the wrong length.
+pub(crate) fn key_from_bytes(b: &[u8]) -> Option<u128> {
+    Some(u128::from_be_bytes(b.try_into().ok()?))
+}

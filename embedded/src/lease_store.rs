@@ -1,0 +1,136 @@
+//! Leases in the warehouse file (see [`crate::warehouse`]).
+use crate::db::boxed;
+use crate::warehouse::EmbeddedWarehouse;
+use async_trait::async_trait;
+use inlet_seams::{Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, SequenceNumber, Shard, ShardId};
+use rusqlite::params;
+
+fn store_error(operation: &'static str) -> impl Fn(rusqlite::Error) -> LeaseError {
+    move |e| LeaseError::Store { operation, source: boxed(e) }
+}
+
+#[async_trait]
+impl LeaseStore for EmbeddedWarehouse {
+    async fn ensure_leases(&self, shards: &[Shard]) -> Result<(), LeaseError> {
+        let rows: Vec<(String, String)> = shards
+            .iter()
+            .map(|s| (s.id.0.clone(), s.parents().iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(",")))
+            .collect();
+        self.conn
+            .call(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                {
+                    let mut st = tx.prepare_cached("INSERT OR IGNORE INTO leases (shard_id, parents) VALUES (?1, ?2)")?;
+                    for (id, parents) in &rows {
+                        st.execute(params![id, parents])?;
+                    }
+                }
+                tx.commit()
+            })
+            .await
+            .map_err(store_error("ensure_leases"))
+    }
+
+    async fn list(&self) -> Result<Vec<Lease>, LeaseError> {
+        let rows = self
+            .conn
+            .call(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT shard_id, owner, counter, expires_at_ms, checkpoint_seq, checkpoint_sub, watermark_ms,
+                            parents, finished
+                     FROM leases ORDER BY shard_id",
+                )?;
+                let rows = st
+                    .query_map([], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, Option<String>>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, Option<u32>>(5)?,
+                            r.get::<_, Option<i64>>(6)?,
+                            r.get::<_, String>(7)?,
+                            r.get::<_, bool>(8)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await
+            .map_err(store_error("list"))?;
+        rows.into_iter()
+            .map(|(shard, owner, counter, expires_at_ms, seq, sub, watermark_ms, parents, finished)| {
+                let checkpoint = match (seq, sub) {
+                    (Some(seq), Some(sub)) => Some(Checkpoint {
+                        sequence: SequenceNumber::parse(&seq)
+                            .map_err(|e| LeaseError::Store { operation: "list", source: Box::new(e) })?,
+                        sub_sequence: sub,
+                    }),
+                    _ => None,
+                };
+                Ok(Lease {
+                    shard: ShardId(shard),
+                    owner,
+                    counter: counter as u64,
+                    expires_at_ms,
+                    checkpoint,
+                    watermark_ms,
+                    parents: parents.split(',').filter(|p| !p.is_empty()).map(|p| ShardId(p.to_owned())).collect(),
+                    finished,
+                })
+            })
+            .collect()
+    }
+
+    async fn take(
+        &self,
+        shard: &ShardId,
+        seen_counter: u64,
+        owner: &str,
+        expires_at_ms: i64,
+    ) -> Result<Option<LeaseToken>, LeaseError> {
+        let (sid, who) = (shard.0.clone(), owner.to_owned());
+        let changed = self
+            .conn
+            .call(move |c| {
+                c.prepare_cached(
+                    "UPDATE leases SET owner = ?1, counter = counter + 1, expires_at_ms = ?2
+                     WHERE shard_id = ?3 AND counter = ?4 AND finished = 0",
+                )?
+                .execute(params![who, expires_at_ms, sid, seen_counter as i64])
+            })
+            .await
+            .map_err(store_error("take"))?;
+        Ok((changed == 1).then(|| LeaseToken { shard: shard.clone(), owner: owner.to_owned(), counter: seen_counter + 1 }))
+    }
+
+    async fn renew(&self, token: &LeaseToken, expires_at_ms: i64) -> Result<bool, LeaseError> {
+        let t = token.clone();
+        let changed = self
+            .conn
+            .call(move |c| {
+                c.prepare_cached(
+                    "UPDATE leases SET expires_at_ms = ?1 WHERE shard_id = ?2 AND owner = ?3 AND counter = ?4",
+                )?
+                .execute(params![expires_at_ms, t.shard.0, t.owner, t.counter as i64])
+            })
+            .await
+            .map_err(store_error("renew"))?;
+        Ok(changed == 1)
+    }
+
+    async fn release(&self, token: &LeaseToken) -> Result<(), LeaseError> {
+        let t = token.clone();
+        self.conn
+            .call(move |c| {
+                c.prepare_cached(
+                    "UPDATE leases SET owner = NULL, expires_at_ms = 0 WHERE shard_id = ?1 AND owner = ?2 AND counter = ?3",
+                )?
+                .execute(params![t.shard.0, t.owner, t.counter as i64])
+            })
+            .await
+            .map_err(store_error("release"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,402 @@
+//! Rollup partials, dead letters and checkpoints in one SQLite file, shared with the lease
+//! store so a commit and its fence are one transaction.
+use crate::db::{self, Shared, boxed};
+use async_trait::async_trait;
+use bytes::Bytes;
+use inlet_rollup::row::{merge_games, merge_viewing};
+use inlet_rollup::{GameAgg, GameRow, ViewingAgg, ViewingRow};
+use inlet_seams::{
+    DeadLetter, DeadLetterKind, SequenceNumber, ShardCommit, ShardId, Totals, Warehouse, WarehouseError,
+};
+use inlet_sketches::{Hll, QuantileSketch};
+use rusqlite::params;
+use std::path::Path;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS leases (
+    shard_id TEXT PRIMARY KEY,
+    owner TEXT,
+    counter INTEGER NOT NULL DEFAULT 0,
+    expires_at_ms INTEGER NOT NULL DEFAULT 0,
+    checkpoint_seq TEXT,
+    checkpoint_sub INTEGER,
+    watermark_ms INTEGER,
+    parents TEXT NOT NULL DEFAULT '',
+    finished INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS viewing_partials (
+    shard_id TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    title_id TEXT NOT NULL,
+    events INTEGER NOT NULL,
+    plays INTEGER NOT NULL,
+    viewers BLOB NOT NULL,
+    watch_ms INTEGER NOT NULL,
+    rebuffers INTEGER NOT NULL,
+    rebuffer_ms INTEGER NOT NULL,
+    bitrate_sum_kbps INTEGER NOT NULL,
+    bitrate_samples INTEGER NOT NULL,
+    startup_ms BLOB NOT NULL,
+    errors INTEGER NOT NULL,
+    PRIMARY KEY (shard_id, minute, title_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS viewing_partials_minute ON viewing_partials (minute);
+CREATE TABLE IF NOT EXISTS game_partials (
+    shard_id TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    game_id TEXT NOT NULL,
+    events INTEGER NOT NULL,
+    sessions INTEGER NOT NULL,
+    players BLOB NOT NULL,
+    shots INTEGER NOT NULL,
+    hits INTEGER NOT NULL,
+    kills INTEGER NOT NULL,
+    deaths INTEGER NOT NULL,
+    purchases INTEGER NOT NULL,
+    damage INTEGER NOT NULL,
+    revenue_cents INTEGER NOT NULL,
+    PRIMARY KEY (shard_id, minute, game_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS game_partials_minute ON game_partials (minute);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    shard_id TEXT NOT NULL,
+    sequence TEXT NOT NULL,
+    sub_sequence INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    field TEXT,
+    reason TEXT NOT NULL,
+    app_id TEXT,
+    partition_key TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (shard_id, sequence, sub_sequence)
+);
+";
+
+/// The embedded warehouse and lease store (`warehouse.db`).
+#[derive(Debug, Clone)]
+pub struct EmbeddedWarehouse {
+    pub(crate) conn: Shared,
+}
+
+pub(crate) fn db_error(operation: &'static str) -> impl Fn(rusqlite::Error) -> WarehouseError {
+    move |e| WarehouseError::Database { operation, retryable: db::is_retryable(&e), source: boxed(e) }
+}
+
+impl EmbeddedWarehouse {
+    /// Opens the file, creating it and its tables if needed.
+    pub async fn open(path: &Path) -> Result<Self, WarehouseError> {
+        let p = path.to_owned();
+        let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
+            let conn = db::open(&p, true)?;
+            conn.execute_batch(SCHEMA)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| WarehouseError::Database { operation: "open", retryable: false, source: Box::new(e) })?
+        .map_err(db_error("open"))?;
+        Ok(Self { conn: Shared::new(conn) })
+    }
+}
+
+fn commit_tx(c: &mut rusqlite::Connection, commit: &ShardCommit) -> rusqlite::Result<bool> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let t = &commit.token;
+    let fenced = tx.execute(
+        "UPDATE leases SET checkpoint_seq = ?1, checkpoint_sub = ?2, watermark_ms = ?3,
+                finished = finished OR ?4
+         WHERE shard_id = ?5 AND owner = ?6 AND counter = ?7",
+        params![
+            commit.checkpoint.sequence.as_str(),
+            commit.checkpoint.sub_sequence,
+            commit.watermark_ms,
+            commit.shard_end,
+            t.shard.as_str(),
+            t.owner,
+            t.counter as i64
+        ],
+    )?;
+    if fenced == 0 {
+        // Dropping the transaction rolls it back: nothing of this commit applies.
+        return Ok(false);
+    }
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT OR REPLACE INTO viewing_partials (shard_id, minute, title_id, events, plays, viewers, watch_ms,
+                 rebuffers, rebuffer_ms, bitrate_sum_kbps, bitrate_samples, startup_ms, errors)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?;
+        for r in &commit.viewing {
+            let a = &r.agg;
+            st.execute(params![
+                t.shard.as_str(),
+                r.minute,
+                r.title_id,
+                a.events,
+                a.plays,
+                a.viewers.to_bytes(),
+                a.watch_ms,
+                a.rebuffers,
+                a.rebuffer_ms,
+                a.bitrate_sum_kbps,
+                a.bitrate_samples,
+                a.startup_ms.to_bytes(),
+                a.errors
+            ])?;
+        }
+        let mut st = tx.prepare_cached(
+            "INSERT OR REPLACE INTO game_partials (shard_id, minute, game_id, events, sessions, players, shots,
+                 hits, kills, deaths, purchases, damage, revenue_cents)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?;
+        for r in &commit.games {
+            let a = &r.agg;
+            st.execute(params![
+                t.shard.as_str(),
+                r.minute,
+                r.game_id,
+                a.events,
+                a.sessions,
+                a.players.to_bytes(),
+                a.shots,
+                a.hits,
+                a.kills,
+                a.deaths,
+                a.purchases,
+                a.damage,
+                a.revenue_cents
+            ])?;
+        }
+        let mut st = tx.prepare_cached(
+            "INSERT OR REPLACE INTO dead_letters (shard_id, sequence, sub_sequence, kind, field, reason, app_id,
+                 partition_key, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for d in &commit.dead_letters {
+            st.execute(params![
+                d.shard.as_str(),
+                d.sequence.as_str(),
+                d.sub_sequence,
+                d.kind.as_str(),
+                d.field,
+                d.reason,
+                d.app_id,
+                d.partition_key,
+                &d.data[..]
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+/// The raw columns of a viewing partial, before its sketches are decoded.
+type ViewingCols = (i64, String, [i64; 8], Vec<u8>, Vec<u8>);
+/// The raw columns of a game partial.
+type GameCols = (i64, String, [i64; 9], Vec<u8>);
+
+const VIEWING_COLS: &str = "minute, title_id, events, plays, watch_ms, rebuffers, rebuffer_ms, bitrate_sum_kbps,
+    bitrate_samples, errors, viewers, startup_ms";
+const GAME_COLS: &str =
+    "minute, game_id, events, sessions, shots, hits, kills, deaths, purchases, damage, revenue_cents, players";
+
+fn read_viewing(r: &rusqlite::Row<'_>) -> rusqlite::Result<ViewingCols> {
+    let mut n = [0i64; 8];
+    for (i, v) in n.iter_mut().enumerate() {
+        *v = r.get(2 + i)?;
+    }
+    Ok((r.get(0)?, r.get(1)?, n, r.get(10)?, r.get(11)?))
+}
+
+fn read_game(r: &rusqlite::Row<'_>) -> rusqlite::Result<GameCols> {
+    let mut n = [0i64; 9];
+    for (i, v) in n.iter_mut().enumerate() {
+        *v = r.get(2 + i)?;
+    }
+    Ok((r.get(0)?, r.get(1)?, n, r.get(11)?))
+}
+
+fn corrupt(what: &'static str) -> impl Fn(inlet_sketches::SketchError) -> WarehouseError {
+    move |e| WarehouseError::Corrupt { what, reason: e.to_string() }
+}
+
+fn viewing_row((minute, title_id, n, viewers, startup): ViewingCols) -> Result<ViewingRow, WarehouseError> {
+    let [events, plays, watch_ms, rebuffers, rebuffer_ms, bitrate_sum_kbps, bitrate_samples, errors] = n;
+    let agg = ViewingAgg {
+        events,
+        plays,
+        viewers: Hll::from_bytes(&viewers).map_err(corrupt("viewers sketch"))?,
+        watch_ms,
+        rebuffers,
+        rebuffer_ms,
+        bitrate_sum_kbps,
+        bitrate_samples,
+        startup_ms: QuantileSketch::from_bytes(&startup).map_err(corrupt("startup sketch"))?,
+        errors,
+    };
+    Ok(ViewingRow { minute, title_id, agg })
+}
+
+fn game_row((minute, game_id, n, players): GameCols) -> Result<GameRow, WarehouseError> {
+    let [events, sessions, shots, hits, kills, deaths, purchases, damage, revenue_cents] = n;
+    let agg = GameAgg {
+        events,
+        sessions,
+        players: Hll::from_bytes(&players).map_err(corrupt("players sketch"))?,
+        shots,
+        hits,
+        kills,
+        deaths,
+        purchases,
+        damage,
+        revenue_cents,
+    };
+    Ok(GameRow { minute, game_id, agg })
+}
+
+impl EmbeddedWarehouse {
+    async fn viewing_where(&self, filter: &'static str, args: (String, i64, i64)) -> Result<Vec<ViewingRow>, WarehouseError> {
+        let cols = self
+            .conn
+            .call(move |c| {
+                let sql = format!("SELECT {VIEWING_COLS} FROM viewing_partials WHERE {filter}");
+                let mut st = c.prepare_cached(&sql)?;
+                let rows = st
+                    .query_map(params![args.0, args.1, args.2], read_viewing)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await
+            .map_err(db_error("read viewing rollups"))?;
+        cols.into_iter().map(viewing_row).collect()
+    }
+
+    async fn games_where(&self, filter: &'static str, args: (String, i64, i64)) -> Result<Vec<GameRow>, WarehouseError> {
+        let cols = self
+            .conn
+            .call(move |c| {
+                let sql = format!("SELECT {GAME_COLS} FROM game_partials WHERE {filter}");
+                let mut st = c.prepare_cached(&sql)?;
+                let rows =
+                    st.query_map(params![args.0, args.1, args.2], read_game)?.collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await
+            .map_err(db_error("read game rollups"))?;
+        cols.into_iter().map(game_row).collect()
+    }
+}
+
+/// `?1` is a shard id (or ignored), `?2`/`?3` a minute range.
+const SHARD_FROM: &str = "shard_id = ?1 AND minute >= ?2 AND minute < ?3";
+const RANGE: &str = "?1 = ?1 AND minute >= ?2 AND minute < ?3";
+
+#[async_trait]
+impl Warehouse for EmbeddedWarehouse {
+    async fn commit(&self, commit: &ShardCommit) -> Result<(), WarehouseError> {
+        let owned = commit.clone();
+        let applied = self.conn.call(move |c| commit_tx(c, &owned)).await.map_err(db_error("commit"))?;
+        if applied {
+            Ok(())
+        } else {
+            Err(WarehouseError::LeaseLost {
+                shard: commit.token.shard.clone(),
+                owner: commit.token.owner.clone(),
+                counter: commit.token.counter,
+            })
+        }
+    }
+
+    async fn shard_partials(
+        &self,
+        shard: &ShardId,
+        from_minute: i64,
+    ) -> Result<(Vec<ViewingRow>, Vec<GameRow>), WarehouseError> {
+        let args = (shard.0.clone(), from_minute, i64::MAX);
+        Ok((self.viewing_where(SHARD_FROM, args.clone()).await?, self.games_where(SHARD_FROM, args).await?))
+    }
+
+    async fn viewing_rollups(&self, from_minute: i64, to_minute: i64) -> Result<Vec<ViewingRow>, WarehouseError> {
+        Ok(merge_viewing(self.viewing_where(RANGE, (String::new(), from_minute, to_minute)).await?))
+    }
+
+    async fn game_rollups(&self, from_minute: i64, to_minute: i64) -> Result<Vec<GameRow>, WarehouseError> {
+        Ok(merge_games(self.games_where(RANGE, (String::new(), from_minute, to_minute)).await?))
+    }
+
+    async fn totals(&self) -> Result<Totals, WarehouseError> {
+        let (aggregated, rows) = self
+            .conn
+            .call(|c| {
+                let aggregated: i64 = c.query_row(
+                    "SELECT (SELECT COALESCE(SUM(events), 0) FROM viewing_partials)
+                          + (SELECT COALESCE(SUM(events), 0) FROM game_partials)",
+                    [],
+                    |r| r.get(0),
+                )?;
+                let mut st = c.prepare_cached(
+                    "SELECT kind, field, COUNT(*) FROM dead_letters GROUP BY kind, field ORDER BY kind, field",
+                )?;
+                let rows = st
+                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((aggregated, rows))
+            })
+            .await
+            .map_err(db_error("totals"))?;
+        let dead_letters = rows
+            .into_iter()
+            .map(|(kind, field, n)| {
+                let kind = DeadLetterKind::parse(&kind)
+                    .ok_or(WarehouseError::Corrupt { what: "dead letter kind", reason: kind.clone() })?;
+                Ok((kind, field, n))
+            })
+            .collect::<Result<Vec<_>, WarehouseError>>()?;
+        Ok(Totals { aggregated, dead_letters })
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, WarehouseError> {
+        let rows = self
+            .conn
+            .call(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT shard_id, sequence, sub_sequence, kind, field, reason, app_id, partition_key, data
+                     FROM dead_letters ORDER BY rowid LIMIT ?1",
+                )?;
+                let rows = st
+                    .query_map([limit as i64], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, u32>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, Option<String>>(6)?,
+                            r.get::<_, String>(7)?,
+                            r.get::<_, Vec<u8>>(8)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await
+            .map_err(db_error("read dead letters"))?;
+        rows.into_iter()
+            .map(|(shard, seq, sub_sequence, kind, field, reason, app_id, partition_key, data)| {
+                Ok(DeadLetter {
+                    shard: ShardId(shard),
+                    sequence: SequenceNumber::parse(&seq)
+                        .map_err(|e| WarehouseError::Corrupt { what: "dead letter sequence", reason: e.to_string() })?,
+                    sub_sequence,
+                    kind: DeadLetterKind::parse(&kind)
+                        .ok_or(WarehouseError::Corrupt { what: "dead letter kind", reason: kind.clone() })?,
+                    field,
+                    reason,
+                    app_id,
+                    partition_key,
+                    data: Bytes::from(data),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,193 @@
+//! Pure batching: user records → per-shard KPL aggregates → PutRecords-sized batches.
+//!
+//! No I/O and no clock: time comes in as `now_ms`. Invariants (property-tested): an
+//! aggregate never exceeds `max_aggregate_bytes`/`max_aggregate_records` (a user record
+//! bigger than that travels alone), a batch never exceeds `max_put_records` or
+//! `max_put_bytes`, and records of one shard leave in the order they came.
+use bytes::Bytes;
+use inlet_schemas::kpl::{Aggregator, UserRecord};
+use inlet_seams::PutRecord;
+use std::collections::VecDeque;
+
+/// Limits of aggregation and collection (the KPL's defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Largest aggregated record, bytes (KPL `AggregationMaxSize`, 51200).
+    pub max_aggregate_bytes: usize,
+    /// Most user records in one aggregate (KPL `AggregationMaxCount`).
+    pub max_aggregate_records: usize,
+    /// Most stream records per PutRecords call.
+    pub max_put_records: usize,
+    /// Most bytes per PutRecords call (KPL `CollectionMaxSize`, 5 MiB).
+    pub max_put_bytes: usize,
+    /// How long a user record may wait for company before it is sent (KPL
+    /// `RecordMaxBufferedTime`, 100 ms).
+    pub linger_ms: u64,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            max_aggregate_bytes: 51_200,
+            max_aggregate_records: 4_294_967_295,
+            max_put_records: 500,
+            max_put_bytes: 5 << 20,
+            linger_ms: 100,
+        }
+    }
+}
+
+/// A stream record ready to be written, with what it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    /// The record to write.
+    pub record: PutRecord,
+    /// Index of the shard it is bound for.
+    pub shard: usize,
+    /// User records inside.
+    pub user_records: u32,
+    /// Buffer capacity to give back once it is done with.
+    pub permits: usize,
+    /// Attempts made so far.
+    pub attempts: u32,
+}
+
+impl Ready {
+    fn size(&self) -> usize {
+        self.record.partition_key.len() + self.record.data.len()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    agg: Aggregator,
+    /// The first user record's data: sent as is when it stays alone.
+    first_data: Bytes,
+    permits: usize,
+    first_ms: u64,
+}
+
+/// Per-shard aggregation and collection.
+#[derive(Debug)]
+pub struct Batcher {
+    limits: BatchLimits,
+    pending: Vec<Pending>,
+    ready: VecDeque<Ready>,
+    ready_bytes: usize,
+}
+
+impl Batcher {
+    /// A batcher for `shards` shards.
+    pub fn new(limits: BatchLimits, shards: usize) -> Self {
+        Self {
+            limits,
+            pending: (0..shards).map(|_| Pending::default()).collect(),
+            ready: VecDeque::new(),
+            ready_bytes: 0,
+        }
+    }
+
+    /// Adds a user record bound for `shard`. `permits` is the buffer capacity it holds.
+    pub fn push(&mut self, shard: usize, record: UserRecord, permits: usize, now_ms: u64) {
+        let limits = self.limits;
+        let p = &mut self.pending[shard];
+        if !p.agg.is_empty()
+            && (p.agg.len() >= limits.max_aggregate_records || p.agg.size_with(&record) > limits.max_aggregate_bytes)
+        {
+            self.seal(shard);
+        }
+        let p = &mut self.pending[shard];
+        if p.agg.is_empty() {
+            p.first_ms = now_ms;
+            p.first_data = record.data.clone();
+        }
+        p.agg.push(record);
+        p.permits += permits;
+        if p.agg.encoded_len() >= limits.max_aggregate_bytes || p.agg.len() >= limits.max_aggregate_records {
+            self.seal(shard);
+        }
+    }
+
+    /// Seals the aggregates that have waited `linger_ms` or more.
+    pub fn seal_due(&mut self, now_ms: u64) {
+        for shard in 0..self.pending.len() {
+            let p = &self.pending[shard];
+            if !p.agg.is_empty() && now_ms.saturating_sub(p.first_ms) >= self.limits.linger_ms {
+                self.seal(shard);
+            }
+        }
+    }
+
+    /// Seals every aggregate (flush).
+    pub fn seal_all(&mut self) {
+        for shard in 0..self.pending.len() {
+            if !self.pending[shard].agg.is_empty() {
+                self.seal(shard);
+            }
+        }
+    }
+
+    /// When the oldest open aggregate is due, if any.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.pending.iter().filter(|p| !p.agg.is_empty()).map(|p| p.first_ms + self.limits.linger_ms).min()
+    }
+
+    /// User records held (open aggregates and ready records).
+    pub fn is_empty(&self) -> bool {
+        self.ready.is_empty() && self.pending.iter().all(|p| p.agg.is_empty())
+    }
+
+    /// Whether a full batch is ready.
+    pub fn has_full_batch(&self) -> bool {
+        self.ready.len() >= self.limits.max_put_records || self.ready_bytes >= self.limits.max_put_bytes
+    }
+
+    /// The next batch: when a full one is ready, or any ready records when `force`.
+    pub fn take_batch(&mut self, force: bool) -> Option<Vec<Ready>> {
+        if self.ready.is_empty() || !(force || self.has_full_batch()) {
+            return None;
+        }
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while let Some(next) = self.ready.front() {
+            let size = next.size();
+            if batch.len() == self.limits.max_put_records || (!batch.is_empty() && bytes + size > self.limits.max_put_bytes) {
+                break;
+            }
+            bytes += size;
+            self.ready_bytes -= size;
+            batch.extend(self.ready.pop_front());
+        }
+        Some(batch)
+    }
+
+    /// Puts records that failed back at the front, in their order, ahead of newer ones of
+    /// their shard.
+    pub fn retry_front(&mut self, failed: Vec<Ready>) {
+        for r in failed.into_iter().rev() {
+            self.ready_bytes += r.size();
+            self.ready.push_front(r);
+        }
+    }
+
+    fn seal(&mut self, shard: usize) {
+        let p = &mut self.pending[shard];
+        let user_records = p.agg.len() as u32;
+        let partition_key = p.agg.outer_partition_key().unwrap_or_default().to_owned();
+        let explicit_hash_key = p.agg.outer_explicit_hash_key();
+        let encoded = p.agg.finish();
+        let first_data = std::mem::take(&mut p.first_data);
+        // A lone user record travels as a plain record, as the KPL does: the aggregate
+        // framing would only add bytes.
+        let data = if user_records == 1 { first_data } else { encoded };
+        let ready = Ready {
+            record: PutRecord { partition_key, explicit_hash_key, data },
+            shard,
+            user_records,
+            permits: std::mem::take(&mut p.permits),
+            attempts: 0,
+        };
+        self.ready_bytes += ready.size();
+        self.ready.push_back(ready);
+    }
+}

@@ -1,0 +1,22 @@
+//! Inlet's producer: turns events into stream records.
+//!
+//! - [`shard_map`]: the open shards' hash-key ranges; partition key → MD5 → shard.
+//! - [`batcher`]: pure per-shard KPL aggregation and PutRecords-sized batches, with count,
+//!   size and linger limits and per-shard order kept.
+//! - [`producer`]: [`Producer`], the async front: a bounded buffer (by bytes) where `send`
+//!   waits when full, a background task that writes batches with retries, flush on
+//!   shutdown.
+//! - [`metrics`]: metric names.
+//!
+//! Guarantee: every record accepted by `send` ends counted as delivered or failed (with its
+//! reason logged); memory held is bounded by `max_buffered_bytes`; records of one partition
+//! key reach their shard in the order they were sent.
+
+pub mod batcher;
+pub mod metrics;
+pub mod producer;
+pub mod shard_map;
+
+pub use batcher::{BatchLimits, Batcher};
+pub use producer::{Producer, ProducerConfig, ProducerError, ProducerStats, SendError};
+pub use shard_map::ShardMap;

@@ -1,0 +1,32 @@
+//! The seams: small traits of ours that every external system sits behind, with our own
+//! types (never an SDK's). Kinesis semantics are the model; Kafka partitions and the
+//! embedded log map onto them.
+//!
+//! - [`shard`]: shard ids, 128-bit hash keys and ranges, split/merge lineage.
+//! - [`sequence`]: ordered sequence numbers, start positions, checkpoints.
+//! - [`stream`]: [`StreamWriter`], [`StreamReader`] and [`ShardReader`].
+//! - [`lease`]: [`LeaseStore`]: owner, fencing counter, expiry, checkpoint, parents.
+//! - [`warehouse`]: [`Warehouse`]: rollup rows, dead letters and the checkpoint committed in
+//!   one transaction, guarded by the lease's fencing counter.
+//! - `scenarios` (feature `scenarios`): the one suite every implementation must pass.
+//!
+//! Architecture invariant: a deployment's lease store and warehouse live in one database,
+//! which is what lets the fence and the commit be one transaction.
+
+pub mod lease;
+pub mod sequence;
+pub mod shard;
+pub mod stream;
+pub mod warehouse;
+
+#[cfg(feature = "scenarios")]
+pub mod scenarios;
+
+pub use lease::{Lease, LeaseError, LeaseStore, LeaseToken};
+pub use sequence::{Checkpoint, SequenceNumber, StartPosition};
+pub use shard::{HashKeyRange, Shard, ShardId, hash_key};
+pub use stream::{
+    PutOutcome, PutRecord, ReadBatch, Record, ShardReader, StreamError, StreamReader, StreamWriter,
+    WriteLimits,
+};
+pub use warehouse::{DeadLetter, DeadLetterKind, ShardCommit, Totals, Warehouse, WarehouseError};

@@ -1,0 +1,158 @@
+//! The warehouse seam: rollups, dead letters and checkpoints, committed together.
+use crate::lease::LeaseToken;
+use crate::sequence::Checkpoint;
+use crate::shard::ShardId;
+use async_trait::async_trait;
+use bytes::Bytes;
+use inlet_rollup::{GameRow, ViewingRow};
+
+/// Why an event was dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeadLetterKind {
+    /// A stream record that claims to be a KPL aggregate but is corrupt (bad digest,
+    /// bad protobuf, bad index): its user records cannot be counted.
+    CorruptRecord,
+    /// A user record that is not a protobuf event.
+    Malformed,
+    /// A decoded event that fails validation.
+    Invalid,
+    /// A valid event older than its shard's watermark minus the allowed lateness.
+    Late,
+}
+
+impl DeadLetterKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [DeadLetterKind; 4] =
+        [DeadLetterKind::CorruptRecord, DeadLetterKind::Malformed, DeadLetterKind::Invalid, DeadLetterKind::Late];
+
+    /// Stable name, used in storage, metrics and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterKind::CorruptRecord => "corrupt_record",
+            DeadLetterKind::Malformed => "malformed",
+            DeadLetterKind::Invalid => "invalid",
+            DeadLetterKind::Late => "late",
+        }
+    }
+
+    /// Inverse of [`DeadLetterKind::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// An event (or corrupt record) that was not aggregated, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Where it was read.
+    pub shard: ShardId,
+    /// Its stream record.
+    pub sequence: crate::SequenceNumber,
+    /// Its index inside the stream record (0 for a record that is not an aggregate).
+    pub sub_sequence: u32,
+    /// The category.
+    pub kind: DeadLetterKind,
+    /// The field at fault, where there is one (e.g. `viewing.title_id`).
+    pub field: Option<String>,
+    /// Why, for a human.
+    pub reason: String,
+    /// The emitter's app id, when the event could be decoded.
+    pub app_id: Option<String>,
+    /// Its partition key.
+    pub partition_key: String,
+    /// The raw bytes, so it can be fixed and replayed.
+    pub data: Bytes,
+}
+
+/// Everything one commit of one shard writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct ShardCommit {
+    /// The lease it is fenced by: the commit fails, changing nothing, unless the lease's
+    /// owner and counter still match.
+    pub token: LeaseToken,
+    /// The new checkpoint.
+    pub checkpoint: Checkpoint,
+    /// The shard's watermark after the checkpointed records.
+    pub watermark_ms: Option<i64>,
+    /// Whole (cumulative) partial rows of this shard for the windows touched since the last
+    /// commit; they replace the stored ones.
+    pub viewing: Vec<ViewingRow>,
+    /// As `viewing`, for games.
+    pub games: Vec<GameRow>,
+    /// Events dead-lettered since the last commit.
+    pub dead_letters: Vec<DeadLetter>,
+    /// The shard was read to its end: mark its lease finished so children can start.
+    pub shard_end: bool,
+}
+
+/// Counts across the whole warehouse.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Events aggregated (sum of `events` over all rollup rows).
+    pub aggregated: i64,
+    /// Dead letters per kind and field, sorted.
+    pub dead_letters: Vec<(DeadLetterKind, Option<String>, i64)>,
+}
+
+impl Totals {
+    /// All dead letters.
+    pub fn dead_lettered(&self) -> i64 {
+        self.dead_letters.iter().map(|d| d.2).sum()
+    }
+}
+
+/// A warehouse's error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WarehouseError {
+    /// The commit was fenced off: the lease was taken by someone else. Nothing changed.
+    #[error("commit of shard {shard} refused: lease counter {counter} of {owner} is no longer current")]
+    LeaseLost {
+        /// The shard.
+        shard: ShardId,
+        /// The worker that tried.
+        owner: String,
+        /// The counter it held.
+        counter: u64,
+    },
+    /// The database failed; nothing of the commit applied.
+    #[error("warehouse operation {operation} failed")]
+    Database {
+        /// Which operation.
+        operation: &'static str,
+        /// Whether trying again can help.
+        retryable: bool,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Stored data that cannot be read back (e.g. a sketch in an unknown format).
+    #[error("stored {what} is corrupt: {reason}")]
+    Corrupt {
+        /// What.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Where rollups land.
+#[async_trait]
+pub trait Warehouse: Send + Sync + std::fmt::Debug {
+    /// Writes rows, dead letters and checkpoint in one transaction, fenced by the lease.
+    async fn commit(&self, commit: &ShardCommit) -> Result<(), WarehouseError>;
+    /// A shard's partial rows from `from_minute` on (to resume its open windows).
+    async fn shard_partials(
+        &self,
+        shard: &ShardId,
+        from_minute: i64,
+    ) -> Result<(Vec<ViewingRow>, Vec<GameRow>), WarehouseError>;
+    /// Final viewing rollups (partials merged across shards) for minutes in `[from, to)`.
+    async fn viewing_rollups(&self, from_minute: i64, to_minute: i64) -> Result<Vec<ViewingRow>, WarehouseError>;
+    /// Final game rollups for minutes in `[from, to)`.
+    async fn game_rollups(&self, from_minute: i64, to_minute: i64) -> Result<Vec<GameRow>, WarehouseError>;
+    /// Aggregated and dead-lettered counts.
+    async fn totals(&self) -> Result<Totals, WarehouseError>;
+    /// Dead letters, oldest first, at most `limit`.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, WarehouseError>;
+}
