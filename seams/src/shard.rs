@@ -51,7 +51,11 @@ impl HashKeyRange {
     /// `n` contiguous ranges covering the whole key space, as Kinesis splits a new stream:
     /// each `floor(2^128 / n)` wide, the last one taking the remainder.
     pub fn split_evenly(n: u32) -> Vec<HashKeyRange> {
-        let n = n.max(1);
+        if n <= 1 {
+            return vec![HashKeyRange::ALL];
+        }
+        // floor(2^128 / n), computed without 2^128: they differ from floor((2^128-1) / n)
+        // only when n divides 2^128.
         let width = u128::MAX / u128::from(n) + u128::from(u128::MAX % u128::from(n) == u128::from(n) - 1);
         (0..n)
             .map(|i| {

@@ -1,0 +1,90 @@
+//! The consumer's pure core on one shard: `RecordProcessor::process` over KPL aggregates
+//! (deaggregate, decode, validate, roll up), committing every 50,000 events as the worker
+//! does; `ShardRollup::apply` alone; and `minute_of`.
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use inlet_consumer::RecordProcessor;
+use inlet_rollup::{Lateness, ShardRollup, minute_of};
+use inlet_schemas::validate;
+use inlet_seams::{LeaseToken, ShardId};
+
+/// Events per iteration.
+const EVENTS: u64 = 100_000;
+/// The worker's default `commit_every_records`.
+const COMMIT_EVERY: u64 = 50_000;
+
+fn processor(c: &mut Criterion) {
+    let events = inlet_benches::events(EVENTS, 21);
+    let records = inlet_benches::aggregated_records(&events, 1);
+    let shard = ShardId::from_index(0);
+    let token = LeaseToken { shard: shard.clone(), owner: "bench".into(), counter: 1 };
+    let mut g = c.benchmark_group("consumer_core");
+    g.sampling_mode(SamplingMode::Flat);
+    g.throughput(Throughput::Elements(EVENTS));
+    g.bench_function("process_100k_events_1_shard", |b| {
+        b.iter_batched(
+            || {
+                RecordProcessor::new(
+                    shard.clone(),
+                    ShardRollup::new(Lateness::default()),
+                    None,
+                    validate::Limits::default(),
+                    Lateness::default(),
+                )
+            },
+            |mut processor| {
+                let mut commits = Vec::new();
+                for record in &records {
+                    processor.process(record);
+                    if processor.pending() >= COMMIT_EVERY
+                        && let Some((commit, counts)) = processor.take_commit(&token, false)
+                    {
+                        processor.committed(commit.checkpoint.clone());
+                        commits.push((commit, counts));
+                    }
+                }
+                if let Some((commit, counts)) = processor.take_commit(&token, false) {
+                    processor.committed(commit.checkpoint.clone());
+                    commits.push((commit, counts));
+                }
+                (processor, commits)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+
+    let envelopes = inlet_benches::envelopes(&events);
+    g.bench_function("rollup_apply_100k_events", |b| {
+        b.iter_batched(
+            || ShardRollup::new(Lateness::default()),
+            |mut rollup| {
+                for e in &envelopes {
+                    black_box(rollup.apply(e));
+                }
+                rollup
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+
+    let times: Vec<i64> = envelopes.iter().map(|e| e.event_time_ms).collect();
+    let mut g = c.benchmark_group("window");
+    g.throughput(Throughput::Elements(times.len() as u64));
+    g.bench_function("minute_of_100k", |b| {
+        b.iter(|| {
+            for &t in &times {
+                black_box(minute_of(black_box(t)));
+            }
+        });
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = consumer_core;
+    config = inlet_benches::criterion();
+    targets = processor
+}
+criterion_main!(consumer_core);

@@ -1,0 +1,133 @@
+//! `inlet demo`: generator → producer → embedded stream → consumer workers → embedded
+//! warehouse, then a summary checked against the generator's exact totals.
+use crate::backends::Locations;
+use crate::pipeline::{self, GenArgs};
+use crate::report::{self, thousands};
+use anyhow::{Context, Result, bail};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use inlet_consumer::{ConsumerStats, WorkerConfig};
+use inlet_producer::Producer;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// `inlet demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub workload: GenArgs,
+    /// Shards of the embedded stream.
+    #[arg(long, default_value_t = 8)]
+    pub shards: u32,
+    /// Consumer workers (each leases a fair share of the shards).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Keep the stream and warehouse here instead of a temporary directory (must not exist
+    /// yet, so the check against the generator is exact).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Give up if the consumers make no progress for this long.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub stall_timeout: Duration,
+}
+
+pub async fn run(args: DemoArgs) -> Result<ExitCode> {
+    let (dir, _temp) = match &args.data_dir {
+        Some(d) if d.exists() => bail!("{} exists: the demo needs a fresh directory", d.display()),
+        Some(d) => (d.clone(), None),
+        None => {
+            let t = tempfile::Builder::new().prefix("inlet-demo-").tempdir().context("creating a temp dir")?;
+            (t.path().to_owned(), Some(t))
+        }
+    };
+    let locations = Locations { data_dir: dir.clone(), stream: None, warehouse: None };
+    let total = args.workload.events;
+    println!(
+        "Inlet demo: {} events, {} shards, {} consumer workers, data in {}",
+        thousands(total),
+        args.shards,
+        args.workers,
+        dir.display()
+    );
+
+    let stream = Arc::new(locations.stream(args.shards).await?);
+    let map = pipeline::shard_map(stream.as_ref()).await?;
+    let shutdown = CancellationToken::new();
+    let mut stats: Vec<Arc<ConsumerStats>> = Vec::new();
+    let mut workers = Vec::new();
+    for i in 0..args.workers {
+        let config = WorkerConfig::new(format!("demo-worker-{i}"));
+        let worker = pipeline::worker(&locations, args.shards, config).await?;
+        stats.push(worker.stats());
+        workers.push(tokio::spawn(worker.run(shutdown.clone())));
+    }
+
+    let bars = MultiProgress::new();
+    let style = ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos:>9}/{len:9} {per_sec:>14} {eta:>4}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let produced = bars.add(ProgressBar::new(total).with_style(style.clone()).with_prefix("produced"));
+    let consumed = bars.add(ProgressBar::new(total).with_style(style).with_prefix("committed"));
+
+    let started = Instant::now();
+    let producer = Producer::start(stream.clone(), pipeline::producer_config()).await?;
+    let sent = Arc::new(AtomicU64::new(0));
+    let produce = {
+        let (sent, map, workload) = (Arc::clone(&sent), map.clone(), args.workload.clone());
+        tokio::spawn(async move {
+            let expected = pipeline::send_workload(&producer, &map, &workload, &sent).await?;
+            let stats = producer.close().await?;
+            anyhow::Ok((expected, stats, Instant::now()))
+        })
+    };
+
+    // Watch progress until every generated event is committed (or nothing moves for long).
+    let handled = || stats.iter().map(|s| s.snapshot().handled()).sum::<u64>();
+    let mut last = (0, Instant::now());
+    while handled() < total {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        produced.set_position(sent.load(Relaxed));
+        let h = handled();
+        consumed.set_position(h);
+        if h != last.0 {
+            last = (h, Instant::now());
+        } else if last.1.elapsed() > args.stall_timeout {
+            shutdown.cancel();
+            bail!("the consumers made no progress for {:?} at {h} of {total} events", args.stall_timeout);
+        }
+        if produce.is_finished() && handled() < total && sent.load(Relaxed) < total {
+            break; // the producer failed; its error is reported below
+        }
+    }
+    let end_to_end = started.elapsed();
+    produced.finish();
+    consumed.finish();
+    let (expected, producer_stats, produced_at) = produce.await.context("producer task")??;
+    shutdown.cancel();
+    for w in workers {
+        w.await.context("worker task")??;
+    }
+
+    let warehouse = locations.warehouse().await?;
+    let totals = inlet_seams::Warehouse::totals(&warehouse).await?;
+    let secs = end_to_end.as_secs_f64();
+    println!();
+    println!("generated      {:>12}", thousands(expected.generated));
+    println!("aggregated     {:>12}", thousands(totals.aggregated));
+    report::print_dead_letters(&totals);
+    println!(
+        "produced       {:>12} in {} stream records, {} PutRecords calls, {:.1} s",
+        thousands(producer_stats.delivered),
+        thousands(producer_stats.stream_records),
+        thousands(producer_stats.put_calls),
+        (produced_at - started).as_secs_f64()
+    );
+    println!("throughput     {:>12} events/s end to end ({:.1} s, generator to committed rollups)", thousands((total as f64 / secs) as i64), secs);
+    report::print_top(&warehouse, 5).await?;
+    let exact = pipeline::check(&warehouse, &expected).await?;
+    let delivered = pipeline::check_delivery(&producer_stats) == ExitCode::SUCCESS;
+    Ok(if exact && delivered { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

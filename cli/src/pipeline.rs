@@ -1,0 +1,248 @@
+//! `inlet produce`, `inlet consume` and `inlet verify`, and the pieces the demo shares.
+use crate::backends::Locations;
+use crate::report;
+use anyhow::{Context, Result, bail};
+use inlet_consumer::{Worker, WorkerConfig};
+use inlet_generator::{Expected, GenEvent, Generator, GeneratorConfig};
+use inlet_producer::{Producer, ProducerConfig, ProducerStats, ShardMap};
+use inlet_seams::{StreamWriter, Warehouse};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What to generate (the same flags give the same events).
+#[derive(Debug, Clone, clap::Args)]
+pub struct GenArgs {
+    /// Number of events.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: u64,
+    /// Seed of the workload.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Share of events sent late (6-20 minutes after they happened).
+    #[arg(long, default_value_t = 0.002)]
+    pub late_share: f64,
+    /// Share of invalid or malformed events.
+    #[arg(long, default_value_t = 0.002)]
+    pub invalid_share: f64,
+}
+
+impl GenArgs {
+    pub fn config(&self) -> GeneratorConfig {
+        GeneratorConfig {
+            seed: self.seed,
+            events: self.events,
+            late_share: self.late_share,
+            invalid_share: self.invalid_share,
+            ..GeneratorConfig::default()
+        }
+    }
+}
+
+/// The allowed lateness the CLI runs with (the consumer's default).
+fn lateness_ms() -> i64 {
+    inlet_rollup::Lateness::default().allowed_ms
+}
+
+/// Works out what the pipeline must produce for a workload on a stream's shards.
+pub fn expect(gen_args: &GenArgs, map: &ShardMap) -> Expected {
+    let mut expected = Expected::new(map.len(), lateness_ms());
+    for ev in Generator::new(gen_args.config()) {
+        expected.observe(&ev, map.index_of_key(&ev.partition_key));
+    }
+    expected
+}
+
+/// Sends a workload through a producer, building its expectation on the way.
+pub async fn send_workload(
+    producer: &Producer,
+    map: &ShardMap,
+    gen_args: &GenArgs,
+    sent: &AtomicU64,
+) -> Result<Expected> {
+    let mut expected = Expected::new(map.len(), lateness_ms());
+    for ev in Generator::new(gen_args.config()) {
+        expected.observe(&ev, map.index_of_key(&ev.partition_key));
+        let GenEvent { partition_key, data, .. } = ev;
+        producer.send(partition_key, data).await.context("sending an event")?;
+        sent.fetch_add(1, Relaxed);
+    }
+    Ok(expected)
+}
+
+/// `inlet produce`.
+#[derive(Debug, clap::Args)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    pub locations: Locations,
+    #[command(flatten)]
+    pub workload: GenArgs,
+    /// Shards of the stream, if it has to be created.
+    #[arg(long, default_value_t = 4)]
+    pub shards: u32,
+}
+
+pub async fn shard_map(writer: &dyn StreamWriter) -> Result<ShardMap> {
+    Ok(ShardMap::new(&writer.open_shards().await?)?)
+}
+
+pub fn producer_config() -> ProducerConfig {
+    ProducerConfig::default()
+}
+
+pub async fn produce(args: ProduceArgs) -> Result<ExitCode> {
+    let stream = Arc::new(args.locations.stream(args.shards).await?);
+    let map = shard_map(stream.as_ref()).await?;
+    let producer = Producer::start(stream, producer_config()).await?;
+    let sent = AtomicU64::new(0);
+    let started = std::time::Instant::now();
+    let expected = send_workload(&producer, &map, &args.workload, &sent).await?;
+    let stats = producer.close().await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "produced {} events ({} stream records in {} calls) to {} shards in {:.1} s: {:.0} events/s; failed {}",
+        stats.delivered,
+        stats.stream_records,
+        stats.put_calls,
+        map.len(),
+        secs,
+        stats.delivered as f64 / secs,
+        stats.failed
+    );
+    println!(
+        "expected: {} aggregated + {} dead-lettered = {} generated",
+        expected.aggregated,
+        expected.dead_lettered(),
+        expected.generated
+    );
+    Ok(check_delivery(&stats))
+}
+
+pub fn check_delivery(stats: &ProducerStats) -> ExitCode {
+    if stats.failed > 0 || stats.delivered != stats.accepted {
+        eprintln!("error: {} of {} events were not delivered", stats.accepted - stats.delivered, stats.accepted);
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `inlet consume`.
+#[derive(Debug, clap::Args)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub locations: Locations,
+    /// This worker's name in the lease table (default: host and process id).
+    #[arg(long)]
+    pub worker_id: Option<String>,
+    /// A worker silent for this long loses its leases to live ones.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub failover: Duration,
+    /// Shards of the stream, if it has to be created.
+    #[arg(long, default_value_t = 4)]
+    pub shards: u32,
+}
+
+pub fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+    format!("{host}-{}", std::process::id())
+}
+
+pub async fn worker(locations: &Locations, shards: u32, config: WorkerConfig) -> Result<Worker> {
+    let stream = Arc::new(locations.stream(shards).await?);
+    let warehouse = Arc::new(locations.warehouse().await?);
+    Ok(Worker::new(stream, warehouse.clone(), warehouse, config))
+}
+
+pub async fn consume(args: ConsumeArgs) -> Result<ExitCode> {
+    let id = args.worker_id.clone().unwrap_or_else(default_worker_id);
+    let config = WorkerConfig::new(id).with_failover(args.failover);
+    let worker = worker(&args.locations, args.shards, config).await?;
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signal.cancel();
+    });
+    worker.run(shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `inlet verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub locations: Locations,
+    #[command(flatten)]
+    pub workload: GenArgs,
+}
+
+/// Compares the warehouse with the expectation; prints the verdict lines. `true` if exact.
+pub async fn check(warehouse: &dyn Warehouse, expected: &Expected) -> Result<bool> {
+    let totals = warehouse.totals().await?;
+    let viewing = warehouse.viewing_rollups(i64::MIN, i64::MAX).await?;
+    let games = warehouse.game_rollups(i64::MIN, i64::MAX).await?;
+    let accounting_ok = report::print_accounting(expected.generated, &totals);
+    let mut dead_ok = true;
+    for ((kind, field), n) in &expected.dead {
+        let got: i64 = totals
+            .dead_letters
+            .iter()
+            .filter(|(k, f, _)| k.as_str() == *kind && f.as_deref() == *field)
+            .map(|d| d.2)
+            .sum();
+        if got != *n as i64 {
+            dead_ok = false;
+            println!("  dead letters {kind} {}: expected {n}, got {got}", field.unwrap_or("-"));
+        }
+    }
+    let mismatches = expected.compare(&viewing, &games);
+    for m in mismatches.iter().take(5) {
+        println!("  mismatch: {}: {}", m.key, m.detail);
+    }
+    let exact = mismatches.is_empty() && dead_ok && totals.aggregated == expected.aggregated as i64;
+    println!(
+        "rollups equal the generator's totals exactly: {} ({} viewing rows, {} game rows, {} mismatches)",
+        if exact { "yes" } else { "NO" },
+        expected.viewing.len(),
+        expected.games.len(),
+        mismatches.len()
+    );
+    Ok(exact && accounting_ok)
+}
+
+pub async fn verify(args: VerifyArgs) -> Result<ExitCode> {
+    let path = args.locations.stream_path()?;
+    if !path.exists() {
+        bail!("no stream at {}", path.display());
+    }
+    let stream = args.locations.stream(1).await?;
+    let map = shard_map(&stream).await?;
+    let warehouse = args.locations.warehouse().await?;
+    let expected = expect(&args.workload, &map);
+    if check(&warehouse, &expected).await? { Ok(ExitCode::SUCCESS) } else { bail!("the rollups do not match") }
+}
