@@ -19,6 +19,21 @@ pub struct CommitCounts {
     pub dead: [u64; DeadLetterKind::ALL.len()],
 }
 
+/// Where a user record sits: its stream record, its index inside, its own partition key.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    record: &'a Record,
+    sub: u32,
+    partition_key: &'a str,
+}
+
+/// Why a user record is dead-lettered.
+struct Letter {
+    kind: DeadLetterKind,
+    field: Option<String>,
+    reason: String,
+}
+
 /// Processes one shard's records.
 #[derive(Debug)]
 pub struct RecordProcessor {
@@ -77,7 +92,9 @@ impl RecordProcessor {
                 if !self.covered(record, 0) {
                     // A corrupt aggregate counts as one record: what it held is unknowable.
                     self.counts.read += 1;
-                    self.dead(record, 0, DeadLetterKind::CorruptRecord, None, e.to_string(), None, record.data.clone());
+                    let at = At { record, sub: 0, partition_key: &record.partition_key };
+                    let letter = Letter { kind: DeadLetterKind::CorruptRecord, field: None, reason: e.to_string() };
+                    self.dead(at, letter, None, record.data.clone());
                     self.advance(record, 0);
                 }
                 return;
@@ -89,27 +106,25 @@ impl RecordProcessor {
                 continue;
             }
             self.counts.read += 1;
+            let at = At { record, sub, partition_key: &user.partition_key };
             match Envelope::decode(user.data.as_ref()) {
-                Err(e) => self.dead(
-                    record,
-                    sub,
-                    DeadLetterKind::Malformed,
-                    None,
-                    format!("not an event: {e}"),
-                    None,
-                    user.data,
-                ),
-                Ok(event) => self.event(record, sub, event, user.data),
+                Err(e) => {
+                    let letter =
+                        Letter { kind: DeadLetterKind::Malformed, field: None, reason: format!("not an event: {e}") };
+                    self.dead(at, letter, None, user.data.clone());
+                }
+                Ok(event) => self.event(at, event, &user.data),
             }
             self.advance(record, sub);
         }
     }
 
-    fn event(&mut self, record: &Record, sub: u32, event: Envelope, data: bytes::Bytes) {
+    fn event(&mut self, at: At<'_>, event: Envelope, data: &bytes::Bytes) {
         let app_id = event.emitter.as_ref().map(|e| e.app_id.clone());
         if let Err(invalid) = validate::validate(&event, &self.limits) {
-            let field = invalid.first().field.to_owned();
-            self.dead(record, sub, DeadLetterKind::Invalid, Some(field), invalid.to_string(), app_id, data);
+            let field = Some(invalid.first().field.to_owned());
+            let letter = Letter { kind: DeadLetterKind::Invalid, field, reason: invalid.to_string() };
+            self.dead(at, letter, app_id, data.clone());
             return;
         }
         match self.rollup.apply(&event) {
@@ -121,11 +136,14 @@ impl RecordProcessor {
                     watermark_ms - event.event_time_ms,
                     self.lateness.allowed_ms
                 );
-                self.dead(record, sub, DeadLetterKind::Late, Some("event_time_ms".into()), reason, app_id, data);
+                let letter = Letter { kind: DeadLetterKind::Late, field: Some("event_time_ms".into()), reason };
+                self.dead(at, letter, app_id, data.clone());
             }
             // Validation refuses events without a body; kept for completeness.
             Applied::NoBody => {
-                self.dead(record, sub, DeadLetterKind::Invalid, Some("body".into()), "missing".into(), app_id, data)
+                let letter =
+                    Letter { kind: DeadLetterKind::Invalid, field: Some("body".into()), reason: "missing".into() };
+                self.dead(at, letter, app_id, data.clone());
             }
         }
     }
@@ -138,29 +156,19 @@ impl RecordProcessor {
         self.checkpoint = Some(Checkpoint { sequence: record.sequence.clone(), sub_sequence: sub });
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn dead(
-        &mut self,
-        record: &Record,
-        sub: u32,
-        kind: DeadLetterKind,
-        field: Option<String>,
-        reason: String,
-        app_id: Option<String>,
-        data: bytes::Bytes,
-    ) {
-        if let Some(slot) = DeadLetterKind::ALL.iter().position(|k| *k == kind) {
+    fn dead(&mut self, at: At<'_>, letter: Letter, app_id: Option<String>, data: bytes::Bytes) {
+        if let Some(slot) = DeadLetterKind::ALL.iter().position(|k| *k == letter.kind) {
             self.counts.dead[slot] += 1;
         }
         self.dead_letters.push(DeadLetter {
             shard: self.shard.clone(),
-            sequence: record.sequence.clone(),
-            sub_sequence: sub,
-            kind,
-            field,
-            reason,
+            sequence: at.record.sequence.clone(),
+            sub_sequence: at.sub,
+            kind: letter.kind,
+            field: letter.field,
+            reason: letter.reason,
             app_id,
-            partition_key: record.partition_key.clone(),
+            partition_key: at.partition_key.to_owned(),
             data,
         });
     }
@@ -168,10 +176,10 @@ impl RecordProcessor {
     /// What to commit now (if anything was processed since the last commit), and its
     /// counts. Call [`RecordProcessor::committed`] once it is durable.
     pub fn take_commit(&mut self, token: &LeaseToken, shard_end: bool) -> Option<(ShardCommit, CommitCounts)> {
-        let checkpoint = self.checkpoint.clone()?;
         if !self.has_pending() && !shard_end {
             return None;
         }
+        let checkpoint = self.checkpoint.clone();
         let (viewing, games) = self.rollup.take_dirty();
         let commit = ShardCommit {
             token: token.clone(),
@@ -186,8 +194,8 @@ impl RecordProcessor {
     }
 
     /// Records that the last taken commit is durable: closed windows can be forgotten.
-    pub fn committed(&mut self, checkpoint: Checkpoint) {
-        self.committed = Some(checkpoint);
+    pub fn committed(&mut self, checkpoint: Option<Checkpoint>) {
+        self.committed = checkpoint;
         self.rollup.evict_closed();
     }
 }

@@ -102,12 +102,13 @@ fn commit_tx(c: &mut rusqlite::Connection, commit: &ShardCommit) -> rusqlite::Re
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let t = &commit.token;
     let fenced = tx.execute(
-        "UPDATE leases SET checkpoint_seq = ?1, checkpoint_sub = ?2, watermark_ms = ?3,
+        "UPDATE leases SET checkpoint_seq = COALESCE(?1, checkpoint_seq),
+                checkpoint_sub = COALESCE(?2, checkpoint_sub), watermark_ms = COALESCE(?3, watermark_ms),
                 finished = finished OR ?4
          WHERE shard_id = ?5 AND owner = ?6 AND counter = ?7",
         params![
-            commit.checkpoint.sequence.as_str(),
-            commit.checkpoint.sub_sequence,
+            commit.checkpoint.as_ref().map(|c| c.sequence.as_str()),
+            commit.checkpoint.as_ref().map(|c| c.sub_sequence),
             commit.watermark_ms,
             commit.shard_end,
             t.shard.as_str(),

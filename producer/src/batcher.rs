@@ -177,9 +177,10 @@ impl Batcher {
         let explicit_hash_key = p.agg.outer_explicit_hash_key();
         let encoded = p.agg.finish();
         let first_data = std::mem::take(&mut p.first_data);
-        // A lone user record travels as a plain record, as the KPL does: the aggregate
-        // framing would only add bytes.
-        let data = if user_records == 1 { first_data } else { encoded };
+        // A lone user record travels as a plain record, as the KPL does (the framing would
+        // only add bytes), unless its data happens to start like an aggregate.
+        let plain = user_records == 1 && !inlet_schemas::kpl::is_aggregated(&first_data);
+        let data = if plain { first_data } else { encoded };
         let ready = Ready {
             record: PutRecord { partition_key, explicit_hash_key, data },
             shard,

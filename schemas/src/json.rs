@@ -34,24 +34,30 @@ pub fn decode_event(json: &[u8]) -> Result<Envelope, JsonError> {
 /// The outer `Err` is a document that is not a batch at all; each element is decoded on its
 /// own, so one bad event does not reject its neighbours.
 pub fn decode_batch(json: &[u8]) -> Result<Vec<Result<Envelope, JsonError>>, JsonError> {
+    type Raw = Box<serde_json::value::RawValue>;
     #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Batch {
-        Array(Vec<Box<serde_json::value::RawValue>>),
-        Object { events: Vec<Box<serde_json::value::RawValue>> },
+    struct Wrapped {
+        events: Vec<Raw>,
     }
-    let batch: Batch = serde_json::from_slice(json).map_err(|e| JsonError {
+    // Dispatch on the first byte rather than with `#[serde(untagged)]`: untagged buffers
+    // its input, and `RawValue` only deserializes from serde_json's own deserializer.
+    let first = json.iter().find(|b| !b.is_ascii_whitespace());
+    let items: Result<Vec<Raw>, _> = match first {
+        Some(b'[') => serde_json::from_slice(json),
+        _ => serde_json::from_slice::<Wrapped>(json).map(|w| w.events),
+    };
+    let items = items.map_err(|e| JsonError {
         field: ".".into(),
         reason: format!("not a batch (a JSON array of events or {{\"events\": [...]}}): {e}"),
     })?;
-    let (Batch::Array(items) | Batch::Object { events: items }) = batch;
     Ok(items
         .iter()
         .enumerate()
         .map(|(i, raw)| {
-            decode_event(raw.get().as_bytes()).map_err(|e| JsonError {
-                field: format!("[{i}].{}", e.field.trim_start_matches('.')),
-                reason: e.reason,
+            decode_event(raw.get().as_bytes()).map_err(|e| {
+                let inner = e.field.trim_start_matches('.');
+                let field = if inner.is_empty() { format!("[{i}]") } else { format!("[{i}].{inner}") };
+                JsonError { field, reason: e.reason }
             })
         })
         .collect())

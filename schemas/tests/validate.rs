@@ -432,9 +432,12 @@ fn missing_body() {
     assert_only(&e, "body", "missing: one of viewing or gameplay is required");
 }
 
+/// Picks one id field of a body.
+type IdOf<B> = fn(&mut B) -> &mut String;
+
 #[test]
 fn viewing_required_ids() {
-    let cases: [(&str, fn(&mut Viewing) -> &mut String); 3] = [
+    let cases: [(&str, IdOf<Viewing>); 3] = [
         ("viewing.profile_id", |v| &mut v.profile_id),
         ("viewing.playback_session_id", |v| &mut v.playback_session_id),
         ("viewing.title_id", |v| &mut v.title_id),
@@ -452,7 +455,7 @@ fn viewing_required_ids() {
 
 #[test]
 fn gameplay_required_ids() {
-    let cases: [(&str, fn(&mut Gameplay) -> &mut String); 3] = [
+    let cases: [(&str, IdOf<Gameplay>); 3] = [
         ("gameplay.player_id", |g| &mut g.player_id),
         ("gameplay.game_session_id", |g| &mut g.game_session_id),
         ("gameplay.game_id", |g| &mut g.game_id),

@@ -92,7 +92,7 @@ fn game(minute: i64, game: &str, events: i64) -> GameRow {
 fn commit(token: &LeaseToken, seq: u64, rows: Vec<ViewingRow>) -> ShardCommit {
     ShardCommit {
         token: token.clone(),
-        checkpoint: Checkpoint { sequence: SequenceNumber::from_u64(seq), sub_sequence: 3 },
+        checkpoint: Some(Checkpoint { sequence: SequenceNumber::from_u64(seq), sub_sequence: 3 }),
         watermark_ms: Some(seq as i64 * 1000),
         viewing: rows,
         games: vec![game(10, "g", 2)],

@@ -70,8 +70,9 @@ pub struct ShardCommit {
     /// The lease it is fenced by: the commit fails, changing nothing, unless the lease's
     /// owner and counter still match.
     pub token: LeaseToken,
-    /// The new checkpoint.
-    pub checkpoint: Checkpoint,
+    /// The new checkpoint; `None` only when a shard ends without a record ever read from it
+    /// (the stored checkpoint is then kept).
+    pub checkpoint: Option<Checkpoint>,
     /// The shard's watermark after the checkpointed records.
     pub watermark_ms: Option<i64>,
     /// Whole (cumulative) partial rows of this shard for the windows touched since the last
