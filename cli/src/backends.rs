@@ -56,13 +56,17 @@ impl Locations {
     pub async fn stream(&self, shards: u32) -> Result<EmbeddedStream> {
         let path = self.stream_path()?;
         Self::ensure_parent(&path)?;
-        EmbeddedStream::open_or_create(&path, shards).await.with_context(|| format!("opening stream {}", path.display()))
+        EmbeddedStream::open_or_create(&path, shards)
+            .await
+            .with_context(|| format!("opening stream {}", path.display()))
     }
 
     /// Opens the warehouse (and lease store), creating it if needed.
     pub async fn warehouse(&self) -> Result<EmbeddedWarehouse> {
         let path = self.warehouse_path()?;
         Self::ensure_parent(&path)?;
-        EmbeddedWarehouse::open(&path).await.with_context(|| format!("opening warehouse {}", path.display()))
+        EmbeddedWarehouse::open(&path)
+            .await
+            .with_context(|| format!("opening warehouse {}", path.display()))
     }
 }

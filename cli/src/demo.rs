@@ -39,11 +39,18 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         Some(d) if d.exists() => bail!("{} exists: the demo needs a fresh directory", d.display()),
         Some(d) => (d.clone(), None),
         None => {
-            let t = tempfile::Builder::new().prefix("inlet-demo-").tempdir().context("creating a temp dir")?;
+            let t = tempfile::Builder::new()
+                .prefix("inlet-demo-")
+                .tempdir()
+                .context("creating a temp dir")?;
             (t.path().to_owned(), Some(t))
         }
     };
-    let locations = Locations { data_dir: dir.clone(), stream: None, warehouse: None };
+    let locations = Locations {
+        data_dir: dir.clone(),
+        stream: None,
+        warehouse: None,
+    };
     let total = args.workload.events;
     println!(
         "Inlet demo: {} events, {} shards, {} consumer workers, data in {}",
@@ -69,7 +76,11 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let style = ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos:>9}/{len:9} {per_sec:>14} {eta:>4}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
-    let produced = bars.add(ProgressBar::new(total).with_style(style.clone()).with_prefix("produced"));
+    let produced = bars.add(
+        ProgressBar::new(total)
+            .with_style(style.clone())
+            .with_prefix("produced"),
+    );
     let consumed = bars.add(ProgressBar::new(total).with_style(style).with_prefix("committed"));
 
     let started = Instant::now();
@@ -96,7 +107,10 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
             last = (h, Instant::now());
         } else if last.1.elapsed() > args.stall_timeout {
             shutdown.cancel();
-            bail!("the consumers made no progress for {:?} at {h} of {total} events", args.stall_timeout);
+            bail!(
+                "the consumers made no progress for {:?} at {h} of {total} events",
+                args.stall_timeout
+            );
         }
         if produce.is_finished() && handled() < total && sent.load(Relaxed) < total {
             break; // the producer failed; its error is reported below
@@ -125,9 +139,17 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         thousands(producer_stats.put_calls),
         (produced_at - started).as_secs_f64()
     );
-    println!("throughput     {:>12} events/s end to end ({:.1} s, generator to committed rollups)", thousands((total as f64 / secs) as i64), secs);
+    println!(
+        "throughput     {:>12} events/s end to end ({:.1} s, generator to committed rollups)",
+        thousands((total as f64 / secs) as i64),
+        secs
+    );
     report::print_top(&warehouse, 5).await?;
     let exact = pipeline::check(&warehouse, &expected).await?;
     let delivered = pipeline::check_delivery(&producer_stats) == ExitCode::SUCCESS;
-    Ok(if exact && delivered { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if exact && delivered {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, clap::Args)]
 pub struct GenArgs {
     /// Number of events.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 2_000_000)]
     pub events: u64,
     /// Seed of the workload.
     #[arg(long, default_value_t = 1)]
@@ -65,7 +65,9 @@ pub async fn send_workload(
     let mut expected = Expected::new(map.len(), lateness_ms());
     for ev in Generator::new(gen_args.config()) {
         expected.observe(&ev, map.index_of_key(&ev.partition_key));
-        let GenEvent { partition_key, data, .. } = ev;
+        let GenEvent {
+            partition_key, data, ..
+        } = ev;
         producer.send(partition_key, data).await.context("sending an event")?;
         sent.fetch_add(1, Relaxed);
     }
@@ -122,7 +124,11 @@ pub async fn produce(args: ProduceArgs) -> Result<ExitCode> {
 
 pub fn check_delivery(stats: &ProducerStats) -> ExitCode {
     if stats.failed > 0 || stats.delivered != stats.accepted {
-        eprintln!("error: {} of {} events were not delivered", stats.accepted - stats.delivered, stats.accepted);
+        eprintln!(
+            "error: {} of {} events were not delivered",
+            stats.accepted - stats.delivered,
+            stats.accepted
+        );
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -217,7 +223,10 @@ pub async fn check(warehouse: &dyn Warehouse, expected: &Expected) -> Result<boo
             .sum();
         if got != *n as i64 {
             dead_ok = false;
-            println!("  dead letters {kind} {}: expected {n}, got {got}", field.unwrap_or("-"));
+            println!(
+                "  dead letters {kind} {}: expected {n}, got {got}",
+                field.unwrap_or("-")
+            );
         }
     }
     let mismatches = expected.compare(&viewing, &games);
@@ -244,5 +253,9 @@ pub async fn verify(args: VerifyArgs) -> Result<ExitCode> {
     let map = shard_map(&stream).await?;
     let warehouse = args.locations.warehouse().await?;
     let expected = expect(&args.workload, &map);
-    if check(&warehouse, &expected).await? { Ok(ExitCode::SUCCESS) } else { bail!("the rollups do not match") }
+    if check(&warehouse, &expected).await? {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        bail!("the rollups do not match")
+    }
 }

@@ -42,7 +42,12 @@ pub fn thousands(n: impl Into<i128>) -> String {
 pub fn print_dead_letters(totals: &Totals) {
     println!("dead-lettered  {:>12}", thousands(totals.dead_lettered()));
     for (kind, field, n) in &totals.dead_letters {
-        println!("    {:<14} {:<36} {:>8}", kind.as_str(), field.as_deref().unwrap_or("-"), thousands(*n));
+        println!(
+            "    {:<14} {:<36} {:>8}",
+            kind.as_str(),
+            field.as_deref().unwrap_or("-"),
+            thousands(*n)
+        );
     }
 }
 
@@ -85,10 +90,21 @@ fn by_game(rows: Vec<GameRow>) -> Vec<(String, GameAgg)> {
 pub async fn print_top(warehouse: &dyn Warehouse, n: usize) -> Result<()> {
     let titles = by_title(warehouse.viewing_rollups(i64::MIN, i64::MAX).await?);
     println!("top titles by plays:");
-    println!("    {:<12} {:>8} {:>9} {:>11} {:>10} {:>10} {:>9}", "title", "plays", "viewers", "watch h", "rebuf %", "p95 start", "kbps");
+    println!(
+        "    {:<12} {:>8} {:>9} {:>11} {:>10} {:>10} {:>9}",
+        "title", "plays", "viewers", "watch h", "rebuf %", "p95 start", "kbps"
+    );
     for (title, a) in titles.iter().take(n) {
-        let rebuffer_ratio = if a.watch_ms > 0 { 100.0 * a.rebuffer_ms as f64 / a.watch_ms as f64 } else { 0.0 };
-        let kbps = if a.bitrate_samples > 0 { a.bitrate_sum_kbps / a.bitrate_samples } else { 0 };
+        let rebuffer_ratio = if a.watch_ms > 0 {
+            100.0 * a.rebuffer_ms as f64 / a.watch_ms as f64
+        } else {
+            0.0
+        };
+        let kbps = if a.bitrate_samples > 0 {
+            a.bitrate_sum_kbps / a.bitrate_samples
+        } else {
+            0
+        };
         println!(
             "    {:<12} {:>8} {:>9} {:>11.1} {:>9.2}% {:>8}ms {:>9}",
             title,
@@ -102,9 +118,16 @@ pub async fn print_top(warehouse: &dyn Warehouse, n: usize) -> Result<()> {
     }
     let games = by_game(warehouse.game_rollups(i64::MIN, i64::MAX).await?);
     println!("top games by revenue:");
-    println!("    {:<12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>12}", "game", "sessions", "players", "shots", "hit %", "kills", "revenue");
+    println!(
+        "    {:<12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>12}",
+        "game", "sessions", "players", "shots", "hit %", "kills", "revenue"
+    );
     for (game, a) in games.iter().take(n) {
-        let hit_rate = if a.shots > 0 { 100.0 * a.hits as f64 / a.shots as f64 } else { 0.0 };
+        let hit_rate = if a.shots > 0 {
+            100.0 * a.hits as f64 / a.shots as f64
+        } else {
+            0.0
+        };
         println!(
             "    {:<12} {:>8} {:>9} {:>9} {:>7.1}% {:>8} {:>12}",
             game,

@@ -18,14 +18,21 @@ fn inlet(dir: &Path, args: &[&str]) -> Command {
 }
 
 fn consumer(dir: &Path, id: &str) -> Child {
-    inlet(dir, &["consume", "--worker-id", id, "--failover", "2s", "--shards", SHARDS])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start consumer")
+    inlet(
+        dir,
+        &["consume", "--worker-id", id, "--failover", "2s", "--shards", SHARDS],
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .expect("start consumer")
 }
 
 fn sigterm(child: &Child) {
-    let ok = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("run kill");
+    let ok = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
     assert!(ok.success());
 }
 
@@ -81,23 +88,37 @@ async fn sigkill_a_consumer_mid_run_and_restart_it() {
         if w1_holds > 0 && handled(&warehouse).await > (EVENTS / 5) as i64 {
             break;
         }
-        assert!(Instant::now() < deadline, "w1 never held a lease while events were flowing");
+        assert!(
+            Instant::now() < deadline,
+            "w1 never held a lease while events were flowing"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut w1 = w1;
     w1.kill().expect("SIGKILL w1");
     w1.wait().expect("reap w1");
     let at_kill = handled(&warehouse).await;
-    assert!(at_kill < EVENTS as i64, "the kill must land mid-run (handled {at_kill})");
+    assert!(
+        at_kill < EVENTS as i64,
+        "the kill must land mid-run (handled {at_kill})"
+    );
     let w1b = consumer(d, "w1-restarted");
 
     let produced = wait_output(producer, Duration::from_secs(120));
-    assert!(produced.status.success(), "producer failed: {}", String::from_utf8_lossy(&produced.stdout));
+    assert!(
+        produced.status.success(),
+        "producer failed: {}",
+        String::from_utf8_lossy(&produced.stdout)
+    );
 
     // Everything gets handled, including w1's shards after their leases expire.
     let deadline = Instant::now() + Duration::from_secs(120);
     while handled(&warehouse).await < EVENTS as i64 {
-        assert!(Instant::now() < deadline, "stalled at {} of {EVENTS}", handled(&warehouse).await);
+        assert!(
+            Instant::now() < deadline,
+            "stalled at {} of {EVENTS}",
+            handled(&warehouse).await
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Let a commit or two more happen: nothing may be counted twice after completion either.
@@ -110,11 +131,25 @@ async fn sigkill_a_consumer_mid_run_and_restart_it() {
         assert!(out.status.success(), "consumer exited with {:?}", out.status);
     }
     let leases = warehouse.list().await.expect("leases");
-    assert!(leases.iter().all(|l| l.owner.is_none() || l.owner.as_deref() == Some("w1")), "clean shutdown releases leases");
+    assert!(
+        leases
+            .iter()
+            .all(|l| l.owner.is_none() || l.owner.as_deref() == Some("w1")),
+        "clean shutdown releases leases"
+    );
 
-    let verify = inlet(d, &[&["verify"][..], &workload[..]].concat()).output().expect("run verify");
+    let verify = inlet(d, &[&["verify"][..], &workload[..]].concat())
+        .output()
+        .expect("run verify");
     let stdout = String::from_utf8_lossy(&verify.stdout);
-    assert!(verify.status.success(), "verify failed:\n{stdout}\n{}", String::from_utf8_lossy(&verify.stderr));
-    assert!(stdout.contains("rollups equal the generator's totals exactly: yes"), "{stdout}");
+    assert!(
+        verify.status.success(),
+        "verify failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(
+        stdout.contains("rollups equal the generator's totals exactly: yes"),
+        "{stdout}"
+    );
     assert_eq!(handled(&warehouse).await, EVENTS as i64, "nothing counted twice");
 }

@@ -46,7 +46,10 @@ pub fn plan(leases: &[Lease], me: &str, now_ms: i64, max_leases: usize) -> Vec<T
     let mut need = share - mine;
     // Start the scan at a point derived from our name, so that workers starting together
     // reach for different leases.
-    let offset = me.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b))) % eligible.len();
+    let offset = me
+        .bytes()
+        .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)))
+        % eligible.len();
     let mut plan = Vec::new();
     for i in 0..eligible.len() {
         let l = eligible[(i + offset) % eligible.len()];
@@ -54,14 +57,21 @@ pub fn plan(leases: &[Lease], me: &str, now_ms: i64, max_leases: usize) -> Vec<T
             return plan;
         }
         if l.is_available(now_ms) {
-            plan.push(Take { shard: l.shard.clone(), seen_counter: l.counter, steal: false });
+            plan.push(Take {
+                shard: l.shard.clone(),
+                seen_counter: l.counter,
+                steal: false,
+            });
             need -= 1;
         }
     }
     // Steal from the most loaded workers while they stay at or above the share.
     while need > 0 {
-        let Some((victim, count)) =
-            held.iter().filter(|(w, _)| **w != me).max_by_key(|(w, n)| (**n, std::cmp::Reverse(**w))).map(|(w, n)| (*w, *n))
+        let Some((victim, count)) = held
+            .iter()
+            .filter(|(w, _)| **w != me)
+            .max_by_key(|(w, n)| (**n, std::cmp::Reverse(**w)))
+            .map(|(w, n)| (*w, *n))
         else {
             break;
         };
@@ -77,7 +87,11 @@ pub fn plan(leases: &[Lease], me: &str, now_ms: i64, max_leases: usize) -> Vec<T
         }) else {
             break;
         };
-        plan.push(Take { shard: l.shard.clone(), seen_counter: l.counter, steal: true });
+        plan.push(Take {
+            shard: l.shard.clone(),
+            seen_counter: l.counter,
+            steal: true,
+        });
         if let Some(n) = held.get_mut(victim) {
             *n -= 1;
         }
@@ -136,7 +150,14 @@ mod tests {
         assert_eq!(plan(&[parent.clone(), child.clone()], "a", 100, usize::MAX).len(), 1);
         parent.finished = true;
         let p = plan(&[parent, child], "a", 100, usize::MAX);
-        assert_eq!(p, vec![Take { shard: ShardId::from_index(1), seen_counter: 1, steal: false }]);
+        assert_eq!(
+            p,
+            vec![Take {
+                shard: ShardId::from_index(1),
+                seen_counter: 1,
+                steal: false
+            }]
+        );
     }
 
     proptest! {

@@ -92,8 +92,16 @@ impl RecordProcessor {
                 if !self.covered(record, 0) {
                     // A corrupt aggregate counts as one record: what it held is unknowable.
                     self.counts.read += 1;
-                    let at = At { record, sub: 0, partition_key: &record.partition_key };
-                    let letter = Letter { kind: DeadLetterKind::CorruptRecord, field: None, reason: e.to_string() };
+                    let at = At {
+                        record,
+                        sub: 0,
+                        partition_key: &record.partition_key,
+                    };
+                    let letter = Letter {
+                        kind: DeadLetterKind::CorruptRecord,
+                        field: None,
+                        reason: e.to_string(),
+                    };
                     self.dead(at, letter, None, record.data.clone());
                     self.advance(record, 0);
                 }
@@ -106,11 +114,18 @@ impl RecordProcessor {
                 continue;
             }
             self.counts.read += 1;
-            let at = At { record, sub, partition_key: &user.partition_key };
+            let at = At {
+                record,
+                sub,
+                partition_key: &user.partition_key,
+            };
             match Envelope::decode(user.data.as_ref()) {
                 Err(e) => {
-                    let letter =
-                        Letter { kind: DeadLetterKind::Malformed, field: None, reason: format!("not an event: {e}") };
+                    let letter = Letter {
+                        kind: DeadLetterKind::Malformed,
+                        field: None,
+                        reason: format!("not an event: {e}"),
+                    };
                     self.dead(at, letter, None, user.data.clone());
                 }
                 Ok(event) => self.event(at, event, &user.data),
@@ -123,7 +138,11 @@ impl RecordProcessor {
         let app_id = event.emitter.as_ref().map(|e| e.app_id.clone());
         if let Err(invalid) = validate::validate(&event, &self.limits) {
             let field = Some(invalid.first().field.to_owned());
-            let letter = Letter { kind: DeadLetterKind::Invalid, field, reason: invalid.to_string() };
+            let letter = Letter {
+                kind: DeadLetterKind::Invalid,
+                field,
+                reason: invalid.to_string(),
+            };
             self.dead(at, letter, app_id, data.clone());
             return;
         }
@@ -136,24 +155,36 @@ impl RecordProcessor {
                     watermark_ms - event.event_time_ms,
                     self.lateness.allowed_ms
                 );
-                let letter = Letter { kind: DeadLetterKind::Late, field: Some("event_time_ms".into()), reason };
+                let letter = Letter {
+                    kind: DeadLetterKind::Late,
+                    field: Some("event_time_ms".into()),
+                    reason,
+                };
                 self.dead(at, letter, app_id, data.clone());
             }
             // Validation refuses events without a body; kept for completeness.
             Applied::NoBody => {
-                let letter =
-                    Letter { kind: DeadLetterKind::Invalid, field: Some("body".into()), reason: "missing".into() };
+                let letter = Letter {
+                    kind: DeadLetterKind::Invalid,
+                    field: Some("body".into()),
+                    reason: "missing".into(),
+                };
                 self.dead(at, letter, app_id, data.clone());
             }
         }
     }
 
     fn covered(&self, record: &Record, sub: u32) -> bool {
-        self.checkpoint.as_ref().is_some_and(|c| c.covers(&record.sequence, sub))
+        self.checkpoint
+            .as_ref()
+            .is_some_and(|c| c.covers(&record.sequence, sub))
     }
 
     fn advance(&mut self, record: &Record, sub: u32) {
-        self.checkpoint = Some(Checkpoint { sequence: record.sequence.clone(), sub_sequence: sub });
+        self.checkpoint = Some(Checkpoint {
+            sequence: record.sequence.clone(),
+            sub_sequence: sub,
+        });
     }
 
     fn dead(&mut self, at: At<'_>, letter: Letter, app_id: Option<String>, data: bytes::Bytes) {

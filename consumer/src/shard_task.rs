@@ -92,7 +92,10 @@ async fn run_inner(
     let from_minute = cfg.lateness.first_open_minute(lease.watermark_ms);
     let (viewing, games) = shared.warehouse.shard_partials(&shard, from_minute).await?;
     let rollup = ShardRollup::restore(cfg.lateness, lease.watermark_ms, viewing, games);
-    let start = lease.checkpoint.as_ref().map_or(StartPosition::TrimHorizon, |c| c.resume_position());
+    let start = lease
+        .checkpoint
+        .as_ref()
+        .map_or(StartPosition::TrimHorizon, |c| c.resume_position());
     tracing::info!(shard = %shard, checkpoint = ?lease.checkpoint, counter = token.counter, "shard started");
     let mut processor = RecordProcessor::new(shard.clone(), rollup, lease.checkpoint, cfg.limits, cfg.lateness);
     let mut reader = shared.stream.open(&shard, start).await?;
@@ -177,7 +180,11 @@ async fn commit(
             Ok(())
         }
         Err(e) => {
-            let outcome = if matches!(e, WarehouseError::LeaseLost { .. }) { "lease_lost" } else { "error" };
+            let outcome = if matches!(e, WarehouseError::LeaseLost { .. }) {
+                "lease_lost"
+            } else {
+                "error"
+            };
             metrics::counter!(m::COMMITS_TOTAL, "outcome" => outcome).increment(1);
             tracing::warn!(shard = %token.shard, counter = token.counter, error = %chain(&e), "commit failed");
             Err(e.into())

@@ -43,6 +43,10 @@ impl ConsumerStats {
         for (out, slot) in dead_lettered.iter_mut().zip(&self.dead) {
             *out = slot.load(Relaxed);
         }
-        StatsSnapshot { aggregated: self.aggregated.load(Relaxed), dead_lettered, commits: self.commits.load(Relaxed) }
+        StatsSnapshot {
+            aggregated: self.aggregated.load(Relaxed),
+            dead_lettered,
+            commits: self.commits.load(Relaxed),
+        }
     }
 }

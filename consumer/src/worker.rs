@@ -38,7 +38,9 @@ pub struct Worker {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Worker {
@@ -51,7 +53,15 @@ impl Worker {
         config: WorkerConfig,
     ) -> Self {
         let stats = Arc::new(ConsumerStats::default());
-        Self { shared: Arc::new(Shared { stream, warehouse, config, stats }), leases }
+        Self {
+            shared: Arc::new(Shared {
+                stream,
+                warehouse,
+                config,
+                stats,
+            }),
+            leases,
+        }
     }
 
     /// Committed counts, for progress reports.
@@ -105,7 +115,11 @@ impl Worker {
             *last_sync = Some(Instant::now());
         }
         // Reap ended tasks.
-        let ended: Vec<ShardId> = running.iter().filter(|(_, r)| r.task.is_finished()).map(|(s, _)| s.clone()).collect();
+        let ended: Vec<ShardId> = running
+            .iter()
+            .filter(|(_, r)| r.task.is_finished())
+            .map(|(s, _)| s.clone())
+            .collect();
         for shard in ended {
             if let Some(r) = running.remove(&shard) {
                 match r.task.await {
@@ -148,7 +162,11 @@ impl Worker {
             if running.contains_key(&take.shard) {
                 continue;
             }
-            let Some(token) = self.leases.take(&take.shard, take.seen_counter, &cfg.worker_id, expires).await? else {
+            let Some(token) = self
+                .leases
+                .take(&take.shard, take.seen_counter, &cfg.worker_id, expires)
+                .await?
+            else {
                 continue;
             };
             let how = if take.steal { "stolen" } else { "free" };
@@ -163,12 +181,20 @@ impl Worker {
         // committed between the listing above and our take, and from now on nobody else can.
         let leases = self.leases.list().await?;
         for token in taken {
-            let Some(lease) = leases.iter().find(|l| l.shard == token.shard && l.counter == token.counter).cloned()
+            let Some(lease) = leases
+                .iter()
+                .find(|l| l.shard == token.shard && l.counter == token.counter)
+                .cloned()
             else {
                 continue; // taken from us again already
             };
             let cancel = CancellationToken::new();
-            let task = tokio::spawn(shard_task::run(Arc::clone(&self.shared), token.clone(), lease, cancel.clone()));
+            let task = tokio::spawn(shard_task::run(
+                Arc::clone(&self.shared),
+                token.clone(),
+                lease,
+                cancel.clone(),
+            ));
             running.insert(token.shard.clone(), Running { token, cancel, task });
         }
         Ok(())

@@ -14,9 +14,7 @@ use inlet_schemas::events::{
 };
 use inlet_schemas::kpl::{self, UserRecord};
 use inlet_schemas::validate::Limits;
-use inlet_seams::{
-    Checkpoint, DeadLetter, DeadLetterKind, LeaseToken, Record, SequenceNumber, ShardCommit, ShardId,
-};
+use inlet_seams::{Checkpoint, DeadLetter, DeadLetterKind, LeaseToken, Record, SequenceNumber, ShardCommit, ShardId};
 use prost::Message;
 
 /// 2026-01-01T00:00:00Z.
@@ -28,7 +26,11 @@ fn shard() -> ShardId {
 }
 
 fn token() -> LeaseToken {
-    LeaseToken { shard: shard(), owner: "worker-1".into(), counter: 7 }
+    LeaseToken {
+        shard: shard(),
+        owner: "worker-1".into(),
+        counter: 7,
+    }
 }
 
 fn processor() -> RecordProcessor {
@@ -46,7 +48,10 @@ fn restored(checkpoint: Option<Checkpoint>) -> RecordProcessor {
 }
 
 fn checkpoint(sequence: u64, sub_sequence: u32) -> Checkpoint {
-    Checkpoint { sequence: SequenceNumber::from_u64(sequence), sub_sequence }
+    Checkpoint {
+        sequence: SequenceNumber::from_u64(sequence),
+        sub_sequence,
+    }
 }
 
 /// A valid PLAY_START of `title` at `t`.
@@ -87,7 +92,11 @@ fn aggregate(sequence: u64, users: &[Bytes]) -> Record {
 fn aggregate_keyed(sequence: u64, users: &[(&str, Bytes)]) -> Record {
     let users: Vec<UserRecord> = users
         .iter()
-        .map(|(pk, data)| UserRecord { partition_key: (*pk).into(), explicit_hash_key: None, data: data.clone() })
+        .map(|(pk, data)| UserRecord {
+            partition_key: (*pk).into(),
+            explicit_hash_key: None,
+            data: data.clone(),
+        })
         .collect();
     Record {
         sequence: SequenceNumber::from_u64(sequence),
@@ -148,12 +157,26 @@ fn take(p: &mut RecordProcessor) -> (ShardCommit, CommitCounts) {
 #[test]
 fn valid_events_are_aggregated() {
     let mut p = processor();
-    p.process(&aggregate(1, &[enc(&event("t1", T0)), enc(&event("t2", T0 + 1)), enc(&event("t1", T0 + 2))]));
+    p.process(&aggregate(
+        1,
+        &[
+            enc(&event("t1", T0)),
+            enc(&event("t2", T0 + 1)),
+            enc(&event("t1", T0 + 2)),
+        ],
+    ));
     p.process(&plain(2, enc(&event("t3", T0 + 60_000))));
     assert_eq!(p.pending(), 4);
     assert!(p.has_pending());
     let (commit, counts) = take(&mut p);
-    assert_eq!(counts, CommitCounts { read: 4, aggregated: 4, dead: [0; 4] });
+    assert_eq!(
+        counts,
+        CommitCounts {
+            read: 4,
+            aggregated: 4,
+            dead: [0; 4]
+        }
+    );
     assert_eq!(
         events_by_title(&commit.viewing),
         vec![("t1".into(), 2), ("t2".into(), 1), ("t3".into(), 1)]
@@ -164,7 +187,10 @@ fn valid_events_are_aggregated() {
     let minute = T0 / 60_000;
     let mut keys: Vec<_> = commit.viewing.iter().map(|r| (r.minute, r.title_id.clone())).collect();
     keys.sort();
-    assert_eq!(keys, vec![(minute, "t1".into()), (minute, "t2".into()), (minute + 1, "t3".into())]);
+    assert_eq!(
+        keys,
+        vec![(minute, "t1".into()), (minute, "t2".into()), (minute + 1, "t3".into())]
+    );
     assert!(commit.games.is_empty());
     assert!(commit.dead_letters.is_empty());
     assert_eq!(commit.checkpoint, Some(checkpoint(2, 0)));
@@ -214,7 +240,11 @@ fn truncated_and_empty_aggregates_are_corrupt_records() {
     // A valid aggregate that holds nothing: the 20 bytes an empty aggregator gives.
     p.process(&plain(2, kpl::Aggregator::new().finish()));
     let (commit, counts) = take(&mut p);
-    let got: Vec<_> = commit.dead_letters.iter().map(|d| (d.sequence.to_u64(), d.kind, d.reason.clone())).collect();
+    let got: Vec<_> = commit
+        .dead_letters
+        .iter()
+        .map(|d| (d.sequence.to_u64(), d.kind, d.reason.clone()))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -223,17 +253,35 @@ fn truncated_and_empty_aggregates_are_corrupt_records() {
                 DeadLetterKind::CorruptRecord,
                 "KPL aggregated record of 7 bytes is shorter than magic + MD5 digest (20)".into()
             ),
-            (Some(2), DeadLetterKind::CorruptRecord, "KPL aggregated record holds no user records".into()),
+            (
+                Some(2),
+                DeadLetterKind::CorruptRecord,
+                "KPL aggregated record holds no user records".into()
+            ),
         ]
     );
-    assert_eq!(counts, CommitCounts { read: 2, aggregated: 0, dead: [2, 0, 0, 0] });
+    assert_eq!(
+        counts,
+        CommitCounts {
+            read: 2,
+            aggregated: 0,
+            dead: [2, 0, 0, 0]
+        }
+    );
     assert_eq!(commit.checkpoint, Some(checkpoint(2, 0)));
 }
 
 #[test]
 fn garbage_user_record_is_malformed() {
     let mut p = processor();
-    p.process(&aggregate(5, &[enc(&event("t1", T0)), Bytes::from_static(GARBAGE), enc(&event("t1", T0 + 1))]));
+    p.process(&aggregate(
+        5,
+        &[
+            enc(&event("t1", T0)),
+            Bytes::from_static(GARBAGE),
+            enc(&event("t1", T0 + 1)),
+        ],
+    ));
     let (commit, counts) = take(&mut p);
     assert_eq!(commit.dead_letters.len(), 1);
     let d = &commit.dead_letters[0];
@@ -244,7 +292,14 @@ fn garbage_user_record_is_malformed() {
     assert_eq!(d.app_id, None);
     assert_eq!(d.data, Bytes::from_static(GARBAGE));
     assert_eq!(d.shard, shard());
-    assert_eq!(counts, CommitCounts { read: 3, aggregated: 2, dead: [0, 1, 0, 0] });
+    assert_eq!(
+        counts,
+        CommitCounts {
+            read: 3,
+            aggregated: 2,
+            dead: [0, 1, 0, 0]
+        }
+    );
     assert_eq!(commit.checkpoint, Some(checkpoint(5, 2)));
 }
 
@@ -254,7 +309,10 @@ fn a_plain_record_of_garbage_is_malformed() {
     p.process(&plain(1, Bytes::from_static(GARBAGE)));
     let (commit, _) = take(&mut p);
     let d = &commit.dead_letters[0];
-    assert_eq!((d.kind, d.sub_sequence, d.partition_key.as_str()), (DeadLetterKind::Malformed, 0, "plain-pk"));
+    assert_eq!(
+        (d.kind, d.sub_sequence, d.partition_key.as_str()),
+        (DeadLetterKind::Malformed, 0, "plain-pk")
+    );
 }
 
 #[test]
@@ -262,7 +320,10 @@ fn dead_letter_inside_an_aggregate_has_its_own_partition_key() {
     let mut p = processor();
     // The malformed user record is the second one, with partition key pk-1; the aggregate's
     // outer partition key is the first user record's (pk-0).
-    p.process(&aggregate_keyed(5, &[("pk-0", enc(&event("t1", T0))), ("pk-1", Bytes::from_static(GARBAGE))]));
+    p.process(&aggregate_keyed(
+        5,
+        &[("pk-0", enc(&event("t1", T0))), ("pk-1", Bytes::from_static(GARBAGE))],
+    ));
     let (commit, _) = take(&mut p);
     assert_eq!(commit.dead_letters[0].sub_sequence, 1);
     assert_eq!(commit.dead_letters[0].partition_key, "pk-1");
@@ -273,7 +334,10 @@ fn invalid_event_is_filed_under_its_first_field() {
     let mut p = processor();
     let mut bad = event("", T0);
     if let Some(Body::Viewing(v)) = &mut bad.body {
-        v.kind = Some(viewing::Kind::RebufferEnd(RebufferEnd { position_ms: 0, duration_ms: -5 }));
+        v.kind = Some(viewing::Kind::RebufferEnd(RebufferEnd {
+            position_ms: 0,
+            duration_ms: -5,
+        }));
     }
     p.process(&aggregate(3, &[enc(&event("t1", T0)), enc(&bad)]));
     let (commit, counts) = take(&mut p);
@@ -285,14 +349,20 @@ fn invalid_event_is_filed_under_its_first_field() {
             sub_sequence: 1,
             kind: DeadLetterKind::Invalid,
             field: Some("viewing.title_id".into()),
-            reason: "invalid event: viewing.title_id: missing; viewing.rebuffer_end.duration_ms: -5 is negative"
-                .into(),
+            reason: "invalid event: viewing.title_id: missing; viewing.rebuffer_end.duration_ms: -5 is negative".into(),
             app_id: Some("tv-app".into()),
             partition_key: "pk".into(),
             data: enc(&bad),
         }]
     );
-    assert_eq!(counts, CommitCounts { read: 2, aggregated: 1, dead: [0, 0, 1, 0] });
+    assert_eq!(
+        counts,
+        CommitCounts {
+            read: 2,
+            aggregated: 1,
+            dead: [0, 0, 1, 0]
+        }
+    );
 }
 
 #[test]
@@ -326,7 +396,14 @@ fn late_event_is_filed_under_event_time() {
             data: enc(&late),
         }]
     );
-    assert_eq!(counts, CommitCounts { read: 3, aggregated: 2, dead: [0, 0, 0, 1] });
+    assert_eq!(
+        counts,
+        CommitCounts {
+            read: 3,
+            aggregated: 2,
+            dead: [0, 0, 0, 1]
+        }
+    );
     assert_eq!(commit.watermark_ms, Some(T0 + 600_000));
 }
 
@@ -335,9 +412,20 @@ fn every_record_read_is_aggregated_or_dead_lettered() {
     let mut p = processor();
     let mut invalid = event("t1", T0);
     invalid.emitter = None;
-    p.process(&aggregate(1, &[enc(&event("t1", T0 + 600_000)), enc(&event("t2", T0 + 600_001))]));
+    p.process(&aggregate(
+        1,
+        &[enc(&event("t1", T0 + 600_000)), enc(&event("t2", T0 + 600_001))],
+    ));
     p.process(&corrupt(aggregate(2, &[enc(&event("t1", T0)), enc(&event("t1", T0))])));
-    p.process(&aggregate(3, &[Bytes::from_static(GARBAGE), enc(&invalid), enc(&event("t1", T0)), enc(&event("t3", T0 + 600_002))]));
+    p.process(&aggregate(
+        3,
+        &[
+            Bytes::from_static(GARBAGE),
+            enc(&invalid),
+            enc(&event("t1", T0)),
+            enc(&event("t3", T0 + 600_002)),
+        ],
+    ));
     p.process(&plain(4, enc(&event("t4", T0 + 600_003))));
     let (commit, counts) = take(&mut p);
     assert_eq!(counts.read, 8);
@@ -347,7 +435,11 @@ fn every_record_read_is_aggregated_or_dead_lettered() {
     assert_eq!(commit.dead_letters.len() as u64, total_dead(&counts));
     let rows_events: i64 = commit.viewing.iter().map(|r| r.agg.events).sum();
     assert_eq!(rows_events as u64, counts.aggregated);
-    let kinds: Vec<_> = commit.dead_letters.iter().map(|d| (d.kind, d.sequence.to_u64().unwrap(), d.sub_sequence)).collect();
+    let kinds: Vec<_> = commit
+        .dead_letters
+        .iter()
+        .map(|d| (d.kind, d.sequence.to_u64().unwrap(), d.sub_sequence))
+        .collect();
     assert_eq!(
         kinds,
         vec![
@@ -364,16 +456,31 @@ fn every_record_read_is_aggregated_or_dead_lettered() {
 fn checkpoint_after_each_record_is_its_last_user_record() {
     let mut p = processor();
     let records = [
-        (aggregate(10, &[enc(&event("t1", T0)), enc(&event("t1", T0)), enc(&event("t1", T0))]), 2),
+        (
+            aggregate(
+                10,
+                &[enc(&event("t1", T0)), enc(&event("t1", T0)), enc(&event("t1", T0))],
+            ),
+            2,
+        ),
         (plain(11, enc(&event("t1", T0))), 0),
-        (corrupt(aggregate(12, &[enc(&event("t1", T0)), enc(&event("t1", T0))])), 0),
+        (
+            corrupt(aggregate(12, &[enc(&event("t1", T0)), enc(&event("t1", T0))])),
+            0,
+        ),
         (aggregate(13, &[enc(&event("t1", T0)), Bytes::from_static(GARBAGE)]), 1),
         (aggregate(14, &[enc(&event("t1", T0))]), 0),
     ];
     for (record, last_sub) in &records {
         p.process(record);
         let (commit, _) = take(&mut p);
-        assert_eq!(commit.checkpoint, Some(Checkpoint { sequence: record.sequence.clone(), sub_sequence: *last_sub }));
+        assert_eq!(
+            commit.checkpoint,
+            Some(Checkpoint {
+                sequence: record.sequence.clone(),
+                sub_sequence: *last_sub
+            })
+        );
         p.committed(commit.checkpoint);
         assert!(!p.has_pending());
     }
@@ -389,12 +496,22 @@ fn restored_processor_skips_what_the_checkpoint_covers() {
     assert!(!p.has_pending());
     assert!(p.take_commit(&token(), false).is_none());
     // The checkpointed record: sub-records 0 and 1 were processed before, 2 is new.
-    p.process(&aggregate(2, &[enc(&event("b0", T0)), enc(&event("b1", T0)), enc(&event("b2", T0))]));
+    p.process(&aggregate(
+        2,
+        &[enc(&event("b0", T0)), enc(&event("b1", T0)), enc(&event("b2", T0))],
+    ));
     assert_eq!(p.pending(), 1);
     p.process(&aggregate(3, &[enc(&event("c0", T0)), enc(&event("c1", T0))]));
     assert_eq!(p.pending(), 3);
     let (commit, counts) = take(&mut p);
-    assert_eq!(counts, CommitCounts { read: 3, aggregated: 3, dead: [0; 4] });
+    assert_eq!(
+        counts,
+        CommitCounts {
+            read: 3,
+            aggregated: 3,
+            dead: [0; 4]
+        }
+    );
     assert_eq!(
         events_by_title(&commit.viewing),
         vec![("b2".into(), 1), ("c0".into(), 1), ("c1".into(), 1)]

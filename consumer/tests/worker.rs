@@ -14,9 +14,17 @@ const SHARDS: u32 = 5;
 
 async fn produce(stream: &Arc<EmbeddedStream>, events: u64, seed: u64) -> Expected {
     let map = ShardMap::new(&stream.open_shards().await.unwrap()).unwrap();
-    let producer = Producer::start(stream.clone(), ProducerConfig::default()).await.unwrap();
+    let producer = Producer::start(stream.clone(), ProducerConfig::default())
+        .await
+        .unwrap();
     let mut expected = Expected::new(map.len(), inlet_rollup::Lateness::default().allowed_ms);
-    let cfg = GeneratorConfig { events, seed, late_share: 0.01, invalid_share: 0.01, ..Default::default() };
+    let cfg = GeneratorConfig {
+        events,
+        seed,
+        late_share: 0.01,
+        invalid_share: 0.01,
+        ..Default::default()
+    };
     for ev in Generator::new(cfg) {
         expected.observe(&ev, map.index_of_key(&ev.partition_key));
         producer.send(ev.partition_key, ev.data).await.unwrap();
@@ -27,7 +35,12 @@ async fn produce(stream: &Arc<EmbeddedStream>, events: u64, seed: u64) -> Expect
 }
 
 /// Runs `workers` workers until the warehouse has handled `events`, then stops them.
-async fn consume(stream: &Arc<EmbeddedStream>, warehouse_path: &Path, workers: usize, events: u64) -> EmbeddedWarehouse {
+async fn consume(
+    stream: &Arc<EmbeddedStream>,
+    warehouse_path: &Path,
+    workers: usize,
+    events: u64,
+) -> EmbeddedWarehouse {
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
     for i in 0..workers {
@@ -55,7 +68,11 @@ async fn consume(stream: &Arc<EmbeddedStream>, warehouse_path: &Path, workers: u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_reach_exact_totals() {
     let dir = tempfile::tempdir().unwrap();
-    let stream = Arc::new(EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS).await.unwrap());
+    let stream = Arc::new(
+        EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS)
+            .await
+            .unwrap(),
+    );
     let expected = produce(&stream, 60_000, 3).await;
     let w = consume(&stream, &dir.path().join("w.db"), 3, 60_000).await;
     let totals = w.totals().await.unwrap();
@@ -72,18 +89,31 @@ async fn three_workers_reach_exact_totals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaying_the_same_records_gives_identical_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let stream = Arc::new(EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS).await.unwrap());
+    let stream = Arc::new(
+        EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS)
+            .await
+            .unwrap(),
+    );
     produce(&stream, 30_000, 9).await;
     // Different worker counts, so different lease assignments and commit points.
     let a = consume(&stream, &dir.path().join("a.db"), 1, 30_000).await;
     let b = consume(&stream, &dir.path().join("b.db"), 2, 30_000).await;
     let all = (i64::MIN, i64::MAX);
-    assert_eq!(a.viewing_rollups(all.0, all.1).await.unwrap(), b.viewing_rollups(all.0, all.1).await.unwrap());
-    assert_eq!(a.game_rollups(all.0, all.1).await.unwrap(), b.game_rollups(all.0, all.1).await.unwrap());
+    assert_eq!(
+        a.viewing_rollups(all.0, all.1).await.unwrap(),
+        b.viewing_rollups(all.0, all.1).await.unwrap()
+    );
+    assert_eq!(
+        a.game_rollups(all.0, all.1).await.unwrap(),
+        b.game_rollups(all.0, all.1).await.unwrap()
+    );
     assert_eq!(a.totals().await.unwrap(), b.totals().await.unwrap());
     // Per-shard partials too, not only their merge.
     for i in 0..SHARDS {
         let shard = inlet_seams::ShardId::from_index(i);
-        assert_eq!(a.shard_partials(&shard, i64::MIN).await.unwrap(), b.shard_partials(&shard, i64::MIN).await.unwrap());
+        assert_eq!(
+            a.shard_partials(&shard, i64::MIN).await.unwrap(),
+            b.shard_partials(&shard, i64::MIN).await.unwrap()
+        );
     }
 }

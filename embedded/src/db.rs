@@ -29,7 +29,9 @@ pub struct Shared {
 impl Shared {
     /// Wraps a connection.
     pub fn new(conn: Connection) -> Self {
-        Self { conn: Arc::new(Mutex::new(conn)) }
+        Self {
+            conn: Arc::new(Mutex::new(conn)),
+        }
     }
 
     /// Runs `f` with the connection on tokio's blocking pool.

@@ -6,7 +6,10 @@ use inlet_seams::{Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, Sequenc
 use rusqlite::params;
 
 fn store_error(operation: &'static str) -> impl Fn(rusqlite::Error) -> LeaseError {
-    move |e| LeaseError::Store { operation, source: boxed(e) }
+    move |e| LeaseError::Store {
+        operation,
+        source: boxed(e),
+    }
 }
 
 #[async_trait]
@@ -14,13 +17,19 @@ impl LeaseStore for EmbeddedWarehouse {
     async fn ensure_leases(&self, shards: &[Shard]) -> Result<(), LeaseError> {
         let rows: Vec<(String, String)> = shards
             .iter()
-            .map(|s| (s.id.0.clone(), s.parents().iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(",")))
+            .map(|s| {
+                (
+                    s.id.0.clone(),
+                    s.parents().iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(","),
+                )
+            })
             .collect();
         self.conn
             .call(move |c| {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 {
-                    let mut st = tx.prepare_cached("INSERT OR IGNORE INTO leases (shard_id, parents) VALUES (?1, ?2)")?;
+                    let mut st =
+                        tx.prepare_cached("INSERT OR IGNORE INTO leases (shard_id, parents) VALUES (?1, ?2)")?;
                     for (id, parents) in &rows {
                         st.execute(params![id, parents])?;
                     }
@@ -60,26 +69,34 @@ impl LeaseStore for EmbeddedWarehouse {
             .await
             .map_err(store_error("list"))?;
         rows.into_iter()
-            .map(|(shard, owner, counter, expires_at_ms, seq, sub, watermark_ms, parents, finished)| {
-                let checkpoint = match (seq, sub) {
-                    (Some(seq), Some(sub)) => Some(Checkpoint {
-                        sequence: SequenceNumber::parse(&seq)
-                            .map_err(|e| LeaseError::Store { operation: "list", source: Box::new(e) })?,
-                        sub_sequence: sub,
-                    }),
-                    _ => None,
-                };
-                Ok(Lease {
-                    shard: ShardId(shard),
-                    owner,
-                    counter: counter as u64,
-                    expires_at_ms,
-                    checkpoint,
-                    watermark_ms,
-                    parents: parents.split(',').filter(|p| !p.is_empty()).map(|p| ShardId(p.to_owned())).collect(),
-                    finished,
-                })
-            })
+            .map(
+                |(shard, owner, counter, expires_at_ms, seq, sub, watermark_ms, parents, finished)| {
+                    let checkpoint = match (seq, sub) {
+                        (Some(seq), Some(sub)) => Some(Checkpoint {
+                            sequence: SequenceNumber::parse(&seq).map_err(|e| LeaseError::Store {
+                                operation: "list",
+                                source: Box::new(e),
+                            })?,
+                            sub_sequence: sub,
+                        }),
+                        _ => None,
+                    };
+                    Ok(Lease {
+                        shard: ShardId(shard),
+                        owner,
+                        counter: counter as u64,
+                        expires_at_ms,
+                        checkpoint,
+                        watermark_ms,
+                        parents: parents
+                            .split(',')
+                            .filter(|p| !p.is_empty())
+                            .map(|p| ShardId(p.to_owned()))
+                            .collect(),
+                        finished,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -102,7 +119,11 @@ impl LeaseStore for EmbeddedWarehouse {
             })
             .await
             .map_err(store_error("take"))?;
-        Ok((changed == 1).then(|| LeaseToken { shard: shard.clone(), owner: owner.to_owned(), counter: seen_counter + 1 }))
+        Ok((changed == 1).then(|| LeaseToken {
+            shard: shard.clone(),
+            owner: owner.to_owned(),
+            counter: seen_counter + 1,
+        }))
     }
 
     async fn renew(&self, token: &LeaseToken, expires_at_ms: i64) -> Result<bool, LeaseError> {

@@ -4,8 +4,8 @@ use crate::db::{self, Shared, boxed, key_bytes, key_from_bytes};
 use async_trait::async_trait;
 use bytes::Bytes;
 use inlet_seams::{
-    HashKeyRange, PutOutcome, PutRecord, ReadBatch, Record, SequenceNumber, Shard, ShardId, ShardReader,
-    StartPosition, StreamError, StreamReader, StreamWriter, WriteLimits,
+    HashKeyRange, PutOutcome, PutRecord, ReadBatch, Record, SequenceNumber, Shard, ShardId, ShardReader, StartPosition,
+    StreamError, StreamReader, StreamWriter, WriteLimits,
 };
 use rusqlite::{OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -43,11 +43,16 @@ pub struct EmbeddedStream {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn list_error(name: &str, e: rusqlite::Error) -> StreamError {
-    StreamError::ListShards { stream: name.to_owned(), source: boxed(e) }
+    StreamError::ListShards {
+        stream: name.to_owned(),
+        source: boxed(e),
+    }
 }
 
 impl EmbeddedStream {
@@ -65,7 +70,12 @@ impl EmbeddedStream {
                 for (i, range) in HashKeyRange::split_evenly(shards).into_iter().enumerate() {
                     tx.execute(
                         "INSERT INTO shards (idx, shard_id, start_key, end_key) VALUES (?1, ?2, ?3, ?4)",
-                        params![i as i64, ShardId::from_index(i as u32).0, key_bytes(range.start), key_bytes(range.end)],
+                        params![
+                            i as i64,
+                            ShardId::from_index(i as u32).0,
+                            key_bytes(range.start),
+                            key_bytes(range.end)
+                        ],
                     )?;
                 }
             }
@@ -73,13 +83,21 @@ impl EmbeddedStream {
             Ok(conn)
         })
         .await
-        .map_err(|e| StreamError::ListShards { stream: name.clone(), source: Box::new(e) })?
+        .map_err(|e| StreamError::ListShards {
+            stream: name.clone(),
+            source: Box::new(e),
+        })?
         .map_err(|e| list_error(&name, e))?;
         let writer = Shared::new(conn);
         let all = load_shards(&writer, &name).await?;
         let mut open: Vec<(Shard, i64)> = all.into_iter().filter(|(s, _)| !s.closed).collect();
         open.sort_by_key(|(s, _)| s.hash_range.start);
-        Ok(Self { path: path.to_owned(), name, writer, open: std::sync::Arc::new(open) })
+        Ok(Self {
+            path: path.to_owned(),
+            name,
+            writer,
+            open: std::sync::Arc::new(open),
+        })
     }
 
     /// Where the file is.
@@ -213,7 +231,10 @@ impl StreamWriter for EmbeddedStream {
                 source: boxed(e),
             })?;
         for (i, shard, seq) in written {
-            outcomes[i] = Some(PutOutcome::Written { shard, sequence: SequenceNumber::from_u64(seq as u64) });
+            outcomes[i] = Some(PutOutcome::Written {
+                shard,
+                sequence: SequenceNumber::from_u64(seq as u64),
+            });
         }
         // Every slot was filled: refused above or written in the transaction.
         Ok(outcomes.into_iter().flatten().collect())
@@ -227,7 +248,11 @@ impl StreamWriter for EmbeddedStream {
 #[async_trait]
 impl StreamReader for EmbeddedStream {
     async fn list_shards(&self) -> Result<Vec<Shard>, StreamError> {
-        Ok(load_shards(&self.writer, &self.name).await?.into_iter().map(|(s, _)| s).collect())
+        Ok(load_shards(&self.writer, &self.name)
+            .await?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
     }
 
     async fn open(&self, shard: &ShardId, from: StartPosition) -> Result<Box<dyn ShardReader>, StreamError> {
@@ -245,7 +270,12 @@ impl StreamReader for EmbeddedStream {
         };
         let conn = tokio::task::spawn_blocking(move || db::open(&path, false))
             .await
-            .map_err(|e| StreamError::Read { stream: name.clone(), shard: id.clone(), retryable: true, source: Box::new(e) })?
+            .map_err(|e| StreamError::Read {
+                stream: name.clone(),
+                shard: id.clone(),
+                retryable: true,
+                source: Box::new(e),
+            })?
             .map_err(&read_err)?;
         let conn = Shared::new(conn);
         let sid = id.0.clone();
@@ -275,9 +305,18 @@ impl StreamReader for EmbeddedStream {
             .await
             .map_err(&read_err)?;
         let Some((idx, after)) = found else {
-            return Err(StreamError::NoSuchShard { stream: name, shard: id });
+            return Err(StreamError::NoSuchShard {
+                stream: name,
+                shard: id,
+            });
         };
-        Ok(Box::new(EmbeddedShardReader { conn, idx, after, stream: name, shard: id }))
+        Ok(Box::new(EmbeddedShardReader {
+            conn,
+            idx,
+            after,
+            stream: name,
+            shard: id,
+        }))
     }
 }
 
@@ -315,11 +354,9 @@ impl ShardReader for EmbeddedShardReader {
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 let latest: Option<i64> = if rows.len() as i64 == max {
-                    c.prepare_cached(
-                        "SELECT arrival_ms FROM records WHERE shard_idx = ?1 ORDER BY seq DESC LIMIT 1",
-                    )?
-                    .query_row([idx], |r| r.get(0))
-                    .optional()?
+                    c.prepare_cached("SELECT arrival_ms FROM records WHERE shard_idx = ?1 ORDER BY seq DESC LIMIT 1")?
+                        .query_row([idx], |r| r.get(0))
+                        .optional()?
                 } else {
                     None
                 };
@@ -350,6 +387,10 @@ impl ShardReader for EmbeddedShardReader {
             })
             .collect();
         // Embedded shards are never closed (no resharding yet), so there is no shard end.
-        Ok(ReadBatch { records, millis_behind_latest, shard_end: None })
+        Ok(ReadBatch {
+            records,
+            millis_behind_latest,
+            shard_end: None,
+        })
     }
 }

@@ -79,7 +79,11 @@ pub struct EmbeddedWarehouse {
 }
 
 pub(crate) fn db_error(operation: &'static str) -> impl Fn(rusqlite::Error) -> WarehouseError {
-    move |e| WarehouseError::Database { operation, retryable: db::is_retryable(&e), source: boxed(e) }
+    move |e| WarehouseError::Database {
+        operation,
+        retryable: db::is_retryable(&e),
+        source: boxed(e),
+    }
 }
 
 impl EmbeddedWarehouse {
@@ -92,9 +96,15 @@ impl EmbeddedWarehouse {
             Ok(conn)
         })
         .await
-        .map_err(|e| WarehouseError::Database { operation: "open", retryable: false, source: Box::new(e) })?
+        .map_err(|e| WarehouseError::Database {
+            operation: "open",
+            retryable: false,
+            source: Box::new(e),
+        })?
         .map_err(db_error("open"))?;
-        Ok(Self { conn: Shared::new(conn) })
+        Ok(Self {
+            conn: Shared::new(conn),
+        })
     }
 }
 
@@ -217,11 +227,23 @@ fn read_game(r: &rusqlite::Row<'_>) -> rusqlite::Result<GameCols> {
 }
 
 fn corrupt(what: &'static str) -> impl Fn(inlet_sketches::SketchError) -> WarehouseError {
-    move |e| WarehouseError::Corrupt { what, reason: e.to_string() }
+    move |e| WarehouseError::Corrupt {
+        what,
+        reason: e.to_string(),
+    }
 }
 
 fn viewing_row((minute, title_id, n, viewers, startup): ViewingCols) -> Result<ViewingRow, WarehouseError> {
-    let [events, plays, watch_ms, rebuffers, rebuffer_ms, bitrate_sum_kbps, bitrate_samples, errors] = n;
+    let [
+        events,
+        plays,
+        watch_ms,
+        rebuffers,
+        rebuffer_ms,
+        bitrate_sum_kbps,
+        bitrate_samples,
+        errors,
+    ] = n;
     let agg = ViewingAgg {
         events,
         plays,
@@ -238,7 +260,17 @@ fn viewing_row((minute, title_id, n, viewers, startup): ViewingCols) -> Result<V
 }
 
 fn game_row((minute, game_id, n, players): GameCols) -> Result<GameRow, WarehouseError> {
-    let [events, sessions, shots, hits, kills, deaths, purchases, damage, revenue_cents] = n;
+    let [
+        events,
+        sessions,
+        shots,
+        hits,
+        kills,
+        deaths,
+        purchases,
+        damage,
+        revenue_cents,
+    ] = n;
     let agg = GameAgg {
         events,
         sessions,
@@ -255,7 +287,11 @@ fn game_row((minute, game_id, n, players): GameCols) -> Result<GameRow, Warehous
 }
 
 impl EmbeddedWarehouse {
-    async fn viewing_where(&self, filter: &'static str, args: (String, i64, i64)) -> Result<Vec<ViewingRow>, WarehouseError> {
+    async fn viewing_where(
+        &self,
+        filter: &'static str,
+        args: (String, i64, i64),
+    ) -> Result<Vec<ViewingRow>, WarehouseError> {
         let cols = self
             .conn
             .call(move |c| {
@@ -271,14 +307,19 @@ impl EmbeddedWarehouse {
         cols.into_iter().map(viewing_row).collect()
     }
 
-    async fn games_where(&self, filter: &'static str, args: (String, i64, i64)) -> Result<Vec<GameRow>, WarehouseError> {
+    async fn games_where(
+        &self,
+        filter: &'static str,
+        args: (String, i64, i64),
+    ) -> Result<Vec<GameRow>, WarehouseError> {
         let cols = self
             .conn
             .call(move |c| {
                 let sql = format!("SELECT {GAME_COLS} FROM game_partials WHERE {filter}");
                 let mut st = c.prepare_cached(&sql)?;
-                let rows =
-                    st.query_map(params![args.0, args.1, args.2], read_game)?.collect::<rusqlite::Result<Vec<_>>>()?;
+                let rows = st
+                    .query_map(params![args.0, args.1, args.2], read_game)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(rows)
             })
             .await
@@ -295,7 +336,11 @@ const RANGE: &str = "?1 = ?1 AND minute >= ?2 AND minute < ?3";
 impl Warehouse for EmbeddedWarehouse {
     async fn commit(&self, commit: &ShardCommit) -> Result<(), WarehouseError> {
         let owned = commit.clone();
-        let applied = self.conn.call(move |c| commit_tx(c, &owned)).await.map_err(db_error("commit"))?;
+        let applied = self
+            .conn
+            .call(move |c| commit_tx(c, &owned))
+            .await
+            .map_err(db_error("commit"))?;
         if applied {
             Ok(())
         } else {
@@ -313,15 +358,23 @@ impl Warehouse for EmbeddedWarehouse {
         from_minute: i64,
     ) -> Result<(Vec<ViewingRow>, Vec<GameRow>), WarehouseError> {
         let args = (shard.0.clone(), from_minute, i64::MAX);
-        Ok((self.viewing_where(SHARD_FROM, args.clone()).await?, self.games_where(SHARD_FROM, args).await?))
+        Ok((
+            self.viewing_where(SHARD_FROM, args.clone()).await?,
+            self.games_where(SHARD_FROM, args).await?,
+        ))
     }
 
     async fn viewing_rollups(&self, from_minute: i64, to_minute: i64) -> Result<Vec<ViewingRow>, WarehouseError> {
-        Ok(merge_viewing(self.viewing_where(RANGE, (String::new(), from_minute, to_minute)).await?))
+        Ok(merge_viewing(
+            self.viewing_where(RANGE, (String::new(), from_minute, to_minute))
+                .await?,
+        ))
     }
 
     async fn game_rollups(&self, from_minute: i64, to_minute: i64) -> Result<Vec<GameRow>, WarehouseError> {
-        Ok(merge_games(self.games_where(RANGE, (String::new(), from_minute, to_minute)).await?))
+        Ok(merge_games(
+            self.games_where(RANGE, (String::new(), from_minute, to_minute)).await?,
+        ))
     }
 
     async fn totals(&self) -> Result<Totals, WarehouseError> {
@@ -338,7 +391,13 @@ impl Warehouse for EmbeddedWarehouse {
                     "SELECT kind, field, COUNT(*) FROM dead_letters GROUP BY kind, field ORDER BY kind, field",
                 )?;
                 let rows = st
-                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?)))?
+                    .query_map([], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, Option<String>>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok((aggregated, rows))
             })
@@ -347,12 +406,17 @@ impl Warehouse for EmbeddedWarehouse {
         let dead_letters = rows
             .into_iter()
             .map(|(kind, field, n)| {
-                let kind = DeadLetterKind::parse(&kind)
-                    .ok_or(WarehouseError::Corrupt { what: "dead letter kind", reason: kind.clone() })?;
+                let kind = DeadLetterKind::parse(&kind).ok_or(WarehouseError::Corrupt {
+                    what: "dead letter kind",
+                    reason: kind.clone(),
+                })?;
                 Ok((kind, field, n))
             })
             .collect::<Result<Vec<_>, WarehouseError>>()?;
-        Ok(Totals { aggregated, dead_letters })
+        Ok(Totals {
+            aggregated,
+            dead_letters,
+        })
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, WarehouseError> {
@@ -383,21 +447,27 @@ impl Warehouse for EmbeddedWarehouse {
             .await
             .map_err(db_error("read dead letters"))?;
         rows.into_iter()
-            .map(|(shard, seq, sub_sequence, kind, field, reason, app_id, partition_key, data)| {
-                Ok(DeadLetter {
-                    shard: ShardId(shard),
-                    sequence: SequenceNumber::parse(&seq)
-                        .map_err(|e| WarehouseError::Corrupt { what: "dead letter sequence", reason: e.to_string() })?,
-                    sub_sequence,
-                    kind: DeadLetterKind::parse(&kind)
-                        .ok_or(WarehouseError::Corrupt { what: "dead letter kind", reason: kind.clone() })?,
-                    field,
-                    reason,
-                    app_id,
-                    partition_key,
-                    data: Bytes::from(data),
-                })
-            })
+            .map(
+                |(shard, seq, sub_sequence, kind, field, reason, app_id, partition_key, data)| {
+                    Ok(DeadLetter {
+                        shard: ShardId(shard),
+                        sequence: SequenceNumber::parse(&seq).map_err(|e| WarehouseError::Corrupt {
+                            what: "dead letter sequence",
+                            reason: e.to_string(),
+                        })?,
+                        sub_sequence,
+                        kind: DeadLetterKind::parse(&kind).ok_or(WarehouseError::Corrupt {
+                            what: "dead letter kind",
+                            reason: kind.clone(),
+                        })?,
+                        field,
+                        reason,
+                        app_id,
+                        partition_key,
+                        data: Bytes::from(data),
+                    })
+                },
+            )
             .collect()
     }
 }

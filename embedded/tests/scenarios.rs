@@ -5,14 +5,18 @@ use inlet_seams::scenarios;
 #[tokio::test]
 async fn stream_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let stream = EmbeddedStream::open_or_create(&dir.path().join("stream.db"), 4).await.unwrap();
+    let stream = EmbeddedStream::open_or_create(&dir.path().join("stream.db"), 4)
+        .await
+        .unwrap();
     scenarios::stream_round_trip(&stream, &stream).await;
 }
 
 #[tokio::test]
 async fn stream_explicit_hash_key() {
     let dir = tempfile::tempdir().unwrap();
-    let stream = EmbeddedStream::open_or_create(&dir.path().join("stream.db"), 3).await.unwrap();
+    let stream = EmbeddedStream::open_or_create(&dir.path().join("stream.db"), 3)
+        .await
+        .unwrap();
     scenarios::stream_explicit_hash_key(&stream).await;
 }
 
@@ -39,11 +43,20 @@ async fn shared_and_durable_across_handles() {
     let a = EmbeddedStream::open_or_create(&path, 2).await.unwrap();
     let b = EmbeddedStream::open_or_create(&path, 7).await.unwrap();
     use inlet_seams::{PutOutcome, PutRecord, StreamReader, StreamWriter};
-    assert_eq!(b.open_shards().await.unwrap().len(), 2, "an existing stream keeps its shards");
-    let rec = |d: &'static str| PutRecord { partition_key: "k".into(), explicit_hash_key: None, data: d.into() };
+    assert_eq!(
+        b.open_shards().await.unwrap().len(),
+        2,
+        "an existing stream keeps its shards"
+    );
+    let rec = |d: &'static str| PutRecord {
+        partition_key: "k".into(),
+        explicit_hash_key: None,
+        data: d.into(),
+    };
     let first = a.put_records(&[rec("one")]).await.unwrap();
     let second = b.put_records(&[rec("two")]).await.unwrap();
-    let (PutOutcome::Written { shard, sequence: s1 }, PutOutcome::Written { sequence: s2, .. }) = (&first[0], &second[0])
+    let (PutOutcome::Written { shard, sequence: s1 }, PutOutcome::Written { sequence: s2, .. }) =
+        (&first[0], &second[0])
     else {
         panic!("writes failed: {first:?} {second:?}")
     };
@@ -51,6 +64,13 @@ async fn shared_and_durable_across_handles() {
     drop((a, b));
     let c = EmbeddedStream::open_or_create(&path, 2).await.unwrap();
     let mut r = c.open(shard, inlet_seams::StartPosition::TrimHorizon).await.unwrap();
-    let got: Vec<_> = r.next_batch(10).await.unwrap().records.into_iter().map(|r| r.data).collect();
+    let got: Vec<_> = r
+        .next_batch(10)
+        .await
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.data)
+        .collect();
     assert_eq!(got, vec![bytes::Bytes::from("one"), bytes::Bytes::from("two")]);
 }

@@ -122,8 +122,10 @@ impl Expected {
     /// sketches included (their merges are exact, so they must be bit-identical).
     pub fn compare(&self, viewing: &[ViewingRow], games: &[GameRow]) -> Vec<Mismatch> {
         let mut out = Vec::new();
-        let actual_v: BTreeMap<(i64, String), &ViewingAgg> =
-            viewing.iter().map(|r| ((r.minute, r.title_id.clone()), &r.agg)).collect();
+        let actual_v: BTreeMap<(i64, String), &ViewingAgg> = viewing
+            .iter()
+            .map(|r| ((r.minute, r.title_id.clone()), &r.agg))
+            .collect();
         let actual_g: BTreeMap<(i64, String), &GameAgg> =
             games.iter().map(|r| ((r.minute, r.game_id.clone()), &r.agg)).collect();
         diff("viewing", &self.viewing, &actual_v, &mut out);
@@ -141,12 +143,21 @@ fn diff<A: PartialEq + std::fmt::Debug>(
     for (k, e) in expected {
         let key = format!("{what} minute {} {}", k.0, k.1);
         match actual.get(k) {
-            None => out.push(Mismatch { key, detail: "missing".into() }),
-            Some(a) if *a != e => out.push(Mismatch { key, detail: format!("expected {e:?}, got {a:?}") }),
+            None => out.push(Mismatch {
+                key,
+                detail: "missing".into(),
+            }),
+            Some(a) if *a != e => out.push(Mismatch {
+                key,
+                detail: format!("expected {e:?}, got {a:?}"),
+            }),
             Some(_) => {}
         }
     }
     for k in actual.keys().filter(|k| !expected.contains_key(*k)) {
-        out.push(Mismatch { key: format!("{what} minute {} {}", k.0, k.1), detail: "unexpected row".into() });
+        out.push(Mismatch {
+            key: format!("{what} minute {} {}", k.0, k.1),
+            detail: "unexpected row".into(),
+        });
     }
 }

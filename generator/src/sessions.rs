@@ -41,7 +41,15 @@ impl ViewingSession {
     /// A new session that will send about `length` events.
     pub fn new(session_id: String, profile_id: String, title_id: String, length: u32, rng: &mut Rng) -> Self {
         let bitrate_kbps = BITRATES[rng.below(BITRATES.len() as u64) as usize];
-        Self { session_id, profile_id, title_id, state: PlayState::Starting, position_ms: 0, bitrate_kbps, remaining: length }
+        Self {
+            session_id,
+            profile_id,
+            title_id,
+            state: PlayState::Starting,
+            position_ms: 0,
+            bitrate_kbps,
+            remaining: length,
+        }
     }
 
     /// The next event body; `None` once the session has ended (after its STOP).
@@ -52,22 +60,30 @@ impl ViewingSession {
         }
         self.remaining -= 1;
         let kind = if self.remaining == 0 {
-            K::Stop(Stop { position_ms: self.position_ms })
+            K::Stop(Stop {
+                position_ms: self.position_ms,
+            })
         } else {
             match self.state {
                 PlayState::Starting => {
                     self.state = PlayState::Playing;
                     // Mostly sub-second, with a long tail.
-                    let startup_ms = 200 + rng.below(800) as i64 + if rng.chance(0.1) { rng.below(8_000) as i64 } else { 0 };
+                    let startup_ms =
+                        200 + rng.below(800) as i64 + if rng.chance(0.1) { rng.below(8_000) as i64 } else { 0 };
                     K::PlayStart(PlayStart { startup_ms })
                 }
                 PlayState::Rebuffering => {
                     self.state = PlayState::Playing;
-                    K::RebufferEnd(RebufferEnd { position_ms: self.position_ms, duration_ms: rng.range(100, 6_000) })
+                    K::RebufferEnd(RebufferEnd {
+                        position_ms: self.position_ms,
+                        duration_ms: rng.range(100, 6_000),
+                    })
                 }
                 PlayState::Paused => {
                     self.state = PlayState::Playing;
-                    K::Resume(Resume { position_ms: self.position_ms })
+                    K::Resume(Resume {
+                        position_ms: self.position_ms,
+                    })
                 }
                 PlayState::Playing => {
                     let roll = rng.below(100);
@@ -82,21 +98,31 @@ impl ViewingSession {
                         }
                         80..84 => {
                             self.state = PlayState::Rebuffering;
-                            K::RebufferStart(RebufferStart { position_ms: self.position_ms })
+                            K::RebufferStart(RebufferStart {
+                                position_ms: self.position_ms,
+                            })
                         }
                         84..89 => {
                             let to = BITRATES[rng.below(BITRATES.len() as u64) as usize];
                             let from = std::mem::replace(&mut self.bitrate_kbps, to);
-                            K::BitrateChange(BitrateChange { from_kbps: from, to_kbps: to })
+                            K::BitrateChange(BitrateChange {
+                                from_kbps: from,
+                                to_kbps: to,
+                            })
                         }
                         89..92 => {
                             self.state = PlayState::Paused;
-                            K::Pause(Pause { position_ms: self.position_ms })
+                            K::Pause(Pause {
+                                position_ms: self.position_ms,
+                            })
                         }
                         92..96 => {
                             let from = self.position_ms;
                             self.position_ms = rng.range(0, from + 600_000);
-                            K::Seek(Seek { from_ms: from, to_ms: self.position_ms })
+                            K::Seek(Seek {
+                                from_ms: from,
+                                to_ms: self.position_ms,
+                            })
                         }
                         _ => K::Error(PlaybackError {
                             code: ERROR_CODES[rng.below(ERROR_CODES.len() as u64) as usize].into(),
@@ -133,7 +159,15 @@ pub struct GameSession {
 impl GameSession {
     /// A new session that will send about `length` events.
     pub fn new(session_id: String, player_id: String, game_id: String, length: u32) -> Self {
-        Self { session_id, player_id, game_id, started: false, level: 1, remaining: length, events: 0 }
+        Self {
+            session_id,
+            player_id,
+            game_id,
+            started: false,
+            level: 1,
+            remaining: length,
+            events: 0,
+        }
     }
 
     /// The next event body; `None` once the session has ended.
@@ -146,15 +180,26 @@ impl GameSession {
         self.events += 1;
         let kind = if !self.started {
             self.started = true;
-            K::SessionStart(SessionStart { map_id: MAPS[rng.below(MAPS.len() as u64) as usize].into() })
+            K::SessionStart(SessionStart {
+                map_id: MAPS[rng.below(MAPS.len() as u64) as usize].into(),
+            })
         } else if self.remaining == 0 {
-            K::SessionEnd(SessionEnd { duration_ms: i64::from(self.events) * 1_500 })
+            K::SessionEnd(SessionEnd {
+                duration_ms: i64::from(self.events) * 1_500,
+            })
         } else {
             let target = |rng: &mut Rng| rng.range(TargetKind::Player as i64, TargetKind::Boss as i64) as i32;
             match rng.below(100) {
-                0..50 => K::Shot(Shot { weapon: WEAPONS[rng.below(WEAPONS.len() as u64) as usize].into() }),
-                50..75 => K::Hit(Hit { damage: rng.range(1, 120), target_kind: target(rng) }),
-                75..83 => K::Kill(Kill { target_kind: target(rng) }),
+                0..50 => K::Shot(Shot {
+                    weapon: WEAPONS[rng.below(WEAPONS.len() as u64) as usize].into(),
+                }),
+                50..75 => K::Hit(Hit {
+                    damage: rng.range(1, 120),
+                    target_kind: target(rng),
+                }),
+                75..83 => K::Kill(Kill {
+                    target_kind: target(rng),
+                }),
                 83..88 => K::Death(Death { cause: "fell".into() }),
                 88..92 => {
                     self.level += 1;

@@ -2,9 +2,7 @@
 use crate::rng::{Rng, Zipf};
 use crate::sessions::{GameSession, ViewingSession};
 use bytes::Bytes;
-use inlet_schemas::events::{
-    DeviceType, Emitter, Envelope, Platform, envelope::Body, gameplay, viewing,
-};
+use inlet_schemas::events::{DeviceType, Emitter, Envelope, Platform, envelope::Body, gameplay, viewing};
 use prost::Message;
 
 /// What to generate.
@@ -211,8 +209,11 @@ impl Generator {
     fn envelope(&mut self, body: Body) -> Envelope {
         let receive = self.clock_ms();
         let late = self.rng.chance(self.cfg.late_share);
-        let event_time =
-            if late { receive - self.rng.range(6 * 60_000, 20 * 60_000) } else { receive - self.rng.range(0, 2_000) };
+        let event_time = if late {
+            receive - self.rng.range(6 * 60_000, 20 * 60_000)
+        } else {
+            receive - self.rng.range(0, 2_000)
+        };
         let (app, device, platform) = APPS[match &body {
             Body::Viewing(_) => self.rng.below(4) as usize,
             Body::Gameplay(_) => 4 + self.rng.below(2) as usize,
@@ -284,7 +285,11 @@ impl Iterator for Generator {
             Body::Gameplay(g) => g.game_session_id.clone(),
         };
         let mut event = self.envelope(body);
-        let broken = if self.rng.chance(self.cfg.invalid_share) { self.break_event(&mut event) } else { None };
+        let broken = if self.rng.chance(self.cfg.invalid_share) {
+            self.break_event(&mut event)
+        } else {
+            None
+        };
         let (data, truth) = match broken {
             Some(Truth::Malformed) => {
                 // 0xFF opens a field with wire type 7, which no protobuf decoder accepts.
@@ -298,7 +303,11 @@ impl Iterator for Generator {
                 (data, Truth::Valid(Box::new(event)))
             }
         };
-        Some(GenEvent { partition_key, data, truth })
+        Some(GenEvent {
+            partition_key,
+            data,
+            truth,
+        })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -129,7 +129,11 @@ impl Batcher {
 
     /// When the oldest open aggregate is due, if any.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.pending.iter().filter(|p| !p.agg.is_empty()).map(|p| p.first_ms + self.limits.linger_ms).min()
+        self.pending
+            .iter()
+            .filter(|p| !p.agg.is_empty())
+            .map(|p| p.first_ms + self.limits.linger_ms)
+            .min()
     }
 
     /// User records held (open aggregates and ready records).
@@ -151,7 +155,9 @@ impl Batcher {
         let mut bytes = 0;
         while let Some(next) = self.ready.front() {
             let size = next.size();
-            if batch.len() == self.limits.max_put_records || (!batch.is_empty() && bytes + size > self.limits.max_put_bytes) {
+            if batch.len() == self.limits.max_put_records
+                || (!batch.is_empty() && bytes + size > self.limits.max_put_bytes)
+            {
                 break;
             }
             bytes += size;
@@ -182,7 +188,11 @@ impl Batcher {
         let plain = user_records == 1 && !inlet_schemas::kpl::is_aggregated(&first_data);
         let data = if plain { first_data } else { encoded };
         let ready = Ready {
-            record: PutRecord { partition_key, explicit_hash_key, data },
+            record: PutRecord {
+                partition_key,
+                explicit_hash_key,
+                data,
+            },
             shard,
             user_records,
             permits: std::mem::take(&mut p.permits),

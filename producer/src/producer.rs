@@ -102,7 +102,11 @@ struct Counters {
 
 #[derive(Debug)]
 enum Msg {
-    Record { shard_key: u128, record: UserRecord, permits: usize },
+    Record {
+        shard_key: u128,
+        record: UserRecord,
+        permits: usize,
+    },
     Flush(oneshot::Sender<()>),
 }
 
@@ -123,7 +127,10 @@ const RECORD_OVERHEAD: usize = 64;
 impl Producer {
     /// Starts a producer on `writer`, loading its shard map.
     pub async fn start(writer: Arc<dyn StreamWriter>, config: ProducerConfig) -> Result<Self, ProducerError> {
-        let shards = writer.open_shards().await.map_err(|e| ProducerError::ShardMap(Box::new(e)))?;
+        let shards = writer
+            .open_shards()
+            .await
+            .map_err(|e| ProducerError::ShardMap(Box::new(e)))?;
         let map = ShardMap::new(&shards).map_err(|e| ProducerError::ShardMap(Box::new(e)))?;
         let limits = writer.limits();
         let mut batch = config.batch;
@@ -171,7 +178,11 @@ impl Producer {
         let permits = self.check(&partition_key, &data)?;
         // `check` keeps permits below max_buffered_bytes, which fits in u32 by construction
         // of the semaphore (its maximum is far below).
-        let permit = self.capacity.acquire_many(permits as u32).await.map_err(|_| SendError::Closed)?;
+        let permit = self
+            .capacity
+            .acquire_many(permits as u32)
+            .await
+            .map_err(|_| SendError::Closed)?;
         permit.forget();
         self.enqueue(partition_key, data, permits).await
     }
@@ -189,11 +200,22 @@ impl Producer {
 
     async fn enqueue(&self, partition_key: String, data: Bytes, permits: usize) -> Result<(), SendError> {
         let shard_key = hash_key(&partition_key);
-        let record = UserRecord { partition_key, explicit_hash_key: None, data };
-        self.tx.send(Msg::Record { shard_key, record, permits }).await.map_err(|_| {
-            self.capacity.add_permits(permits);
-            SendError::Closed
-        })?;
+        let record = UserRecord {
+            partition_key,
+            explicit_hash_key: None,
+            data,
+        };
+        self.tx
+            .send(Msg::Record {
+                shard_key,
+                record,
+                permits,
+            })
+            .await
+            .map_err(|_| {
+                self.capacity.add_permits(permits);
+                SendError::Closed
+            })?;
         self.counters.accepted.fetch_add(1, Relaxed);
         Ok(())
     }
@@ -201,8 +223,12 @@ impl Producer {
     /// Waits until every record sent before this call is delivered or given up on.
     pub async fn flush(&self) -> Result<(), ProducerError> {
         let (ack, done) = oneshot::channel();
-        self.tx.send(Msg::Flush(ack)).await.map_err(|_| ProducerError::Stopped("writer task gone".into()))?;
-        done.await.map_err(|_| ProducerError::Stopped("writer task gone during flush".into()))
+        self.tx
+            .send(Msg::Flush(ack))
+            .await
+            .map_err(|_| ProducerError::Stopped("writer task gone".into()))?;
+        done.await
+            .map_err(|_| ProducerError::Stopped("writer task gone during flush".into()))
     }
 
     /// The counters so far.
@@ -251,7 +277,10 @@ impl Task {
 
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         loop {
-            let deadline = self.batcher.next_deadline().map(|ms| self.epoch + Duration::from_millis(ms));
+            let deadline = self
+                .batcher
+                .next_deadline()
+                .map(|ms| self.epoch + Duration::from_millis(ms));
             let mut force = false;
             tokio::select! {
                 msg = rx.recv() => match msg {
@@ -283,7 +312,11 @@ impl Task {
 
     async fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Record { shard_key, record, permits } => {
+            Msg::Record {
+                shard_key,
+                record,
+                permits,
+            } => {
                 let shard = self.map.index_of(shard_key);
                 let now = self.now_ms();
                 self.batcher.push(shard, record, permits, now);
@@ -320,7 +353,11 @@ impl Task {
                             bytes += ready.record.data.len() as u64;
                             self.capacity.add_permits(ready.permits);
                         }
-                        PutOutcome::Failed { code, message, retryable } => {
+                        PutOutcome::Failed {
+                            code,
+                            message,
+                            retryable,
+                        } => {
                             self.failed_or_retry(ready, retryable, &code, &message, &mut retry);
                         }
                     }
@@ -371,7 +408,10 @@ impl Task {
 
     fn backoff(&self, attempts: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(16));
-        self.config.initial_backoff.saturating_mul(factor).min(self.config.max_backoff)
+        self.config
+            .initial_backoff
+            .saturating_mul(factor)
+            .min(self.config.max_backoff)
     }
 }
 

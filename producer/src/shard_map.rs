@@ -21,11 +21,17 @@ impl ShardMap {
         let mut expected = 0u128;
         for (i, s) in open.iter().enumerate() {
             if s.hash_range.start != expected {
-                return Err(NotATiling(format!("{} starts at {}, expected {expected}", s.id, s.hash_range.start)));
+                return Err(NotATiling(format!(
+                    "{} starts at {}, expected {expected}",
+                    s.id, s.hash_range.start
+                )));
             }
             if s.hash_range.end == u128::MAX {
                 if i + 1 != open.len() {
-                    return Err(NotATiling(format!("{} ends the key space but more shards follow", s.id)));
+                    return Err(NotATiling(format!(
+                        "{} ends the key space but more shards follow",
+                        s.id
+                    )));
                 }
                 return Ok(Self {
                     starts: open.iter().map(|s| s.hash_range.start).collect(),
@@ -74,7 +80,13 @@ mod tests {
         HashKeyRange::split_evenly(n)
             .into_iter()
             .enumerate()
-            .map(|(i, r)| Shard { id: ShardId::from_index(i as u32), hash_range: r, parent: None, adjacent_parent: None, closed: false })
+            .map(|(i, r)| Shard {
+                id: ShardId::from_index(i as u32),
+                hash_range: r,
+                parent: None,
+                adjacent_parent: None,
+                closed: false,
+            })
             .collect()
     }
 
@@ -96,7 +108,13 @@ mod tests {
         s.remove(2);
         assert!(ShardMap::new(&s).is_err());
         let mut s = shards(2);
-        s.push(Shard { id: ShardId("closed".into()), hash_range: HashKeyRange::ALL, parent: None, adjacent_parent: None, closed: true });
+        s.push(Shard {
+            id: ShardId("closed".into()),
+            hash_range: HashKeyRange::ALL,
+            parent: None,
+            adjacent_parent: None,
+            closed: true,
+        });
         assert_eq!(ShardMap::new(&s).unwrap().len(), 2);
     }
 }

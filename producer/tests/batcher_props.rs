@@ -11,12 +11,24 @@ use inlet_schemas::kpl::{self, UserRecord};
 use proptest::prelude::*;
 
 const SHARDS: usize = 4;
-const KEYS: [&str; 5] = ["a", "session-1", "session-22", "k", "a-much-longer-partition-key-0123456789"];
+const KEYS: [&str; 5] = [
+    "a",
+    "session-1",
+    "session-22",
+    "k",
+    "a-much-longer-partition-key-0123456789",
+];
 
 #[derive(Debug, Clone)]
 enum Op {
     /// Push a user record for `shard`, `dt` ms after the previous operation.
-    Push { shard: usize, key: usize, len: usize, permits: usize, dt: u64 },
+    Push {
+        shard: usize,
+        key: usize,
+        len: usize,
+        permits: usize,
+        dt: u64,
+    },
     /// `seal_due` at `dt` ms after the previous operation.
     SealDue { dt: u64 },
     /// Drain what is ready, as the producer does between pushes.
@@ -72,8 +84,16 @@ impl Checker {
         let l = self.limits;
         self.batches += 1;
         prop_assert!(!batch.is_empty(), "an empty batch");
-        prop_assert!(batch.len() <= l.max_put_records, "{} records > {}", batch.len(), l.max_put_records);
-        let bytes: usize = batch.iter().map(|r| r.record.partition_key.len() + r.record.data.len()).sum();
+        prop_assert!(
+            batch.len() <= l.max_put_records,
+            "{} records > {}",
+            batch.len(),
+            l.max_put_records
+        );
+        let bytes: usize = batch
+            .iter()
+            .map(|r| r.record.partition_key.len() + r.record.data.len())
+            .sum();
         prop_assert!(
             bytes <= l.max_put_bytes || batch.len() == 1,
             "batch of {} records, {bytes} bytes > {}",
@@ -106,9 +126,18 @@ impl Checker {
             );
             users
         } else {
-            vec![UserRecord { partition_key: r.partition_key.clone(), explicit_hash_key: None, data: r.data.clone() }]
+            vec![UserRecord {
+                partition_key: r.partition_key.clone(),
+                explicit_hash_key: None,
+                data: r.data.clone(),
+            }]
         };
-        prop_assert!(users.len() <= l.max_aggregate_records, "{} > {}", users.len(), l.max_aggregate_records);
+        prop_assert!(
+            users.len() <= l.max_aggregate_records,
+            "{} > {}",
+            users.len(),
+            l.max_aggregate_records
+        );
         prop_assert_eq!(ready.user_records as usize, users.len());
         // The outer partition key is the first user record's, so the record routes with it.
         prop_assert_eq!(&r.partition_key, &users[0].partition_key);
@@ -125,7 +154,13 @@ impl Checker {
         );
         let expected = expected.unwrap();
         for (i, (got, want)) in users.iter().zip(expected).enumerate() {
-            prop_assert_eq!(&got.partition_key, &want.partition_key, "shard {} record {}", shard, start + i);
+            prop_assert_eq!(
+                &got.partition_key,
+                &want.partition_key,
+                "shard {} record {}",
+                shard,
+                start + i
+            );
             prop_assert_eq!(&got.data, &want.data, "shard {} record {}", shard, start + i);
             prop_assert_eq!(got.explicit_hash_key, None);
         }
@@ -211,7 +246,11 @@ fn limits(linger_ms: u64) -> BatchLimits {
 }
 
 fn record(key: &str, data: &str) -> UserRecord {
-    UserRecord { partition_key: key.into(), explicit_hash_key: None, data: Bytes::copy_from_slice(data.as_bytes()) }
+    UserRecord {
+        partition_key: key.into(),
+        explicit_hash_key: None,
+        data: Bytes::copy_from_slice(data.as_bytes()),
+    }
 }
 
 #[test]
@@ -277,7 +316,10 @@ fn take_batch_without_force_waits_for_a_full_batch() {
     b.push(0, record("k", "3"), 1, 0);
     assert!(b.has_full_batch());
     let batch = b.take_batch(false).unwrap();
-    assert_eq!(batch.iter().map(|r| r.record.data.clone()).collect::<Vec<_>>(), ["1", "2", "3"].map(Bytes::from));
+    assert_eq!(
+        batch.iter().map(|r| r.record.data.clone()).collect::<Vec<_>>(),
+        ["1", "2", "3"].map(Bytes::from)
+    );
 }
 
 #[test]
@@ -289,7 +331,10 @@ fn retry_front_puts_failed_records_back_ahead_of_newer_ones() {
     b.push(0, record("k", "a"), 1, 0);
     b.push(1, record("j", "b"), 2, 0);
     let first = b.take_batch(true).unwrap();
-    assert_eq!(first.iter().map(|r| r.record.data.clone()).collect::<Vec<_>>(), ["a", "b"].map(Bytes::from));
+    assert_eq!(
+        first.iter().map(|r| r.record.data.clone()).collect::<Vec<_>>(),
+        ["a", "b"].map(Bytes::from)
+    );
 
     // Newer records arrive while the first batch is in flight; then it fails.
     b.push(0, record("k", "c"), 1, 1);

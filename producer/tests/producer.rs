@@ -5,9 +5,7 @@ use bytes::Bytes;
 use inlet_embedded::EmbeddedStream;
 use inlet_producer::{BatchLimits, Producer, ProducerConfig, SendError};
 use inlet_schemas::kpl;
-use inlet_seams::{
-    PutOutcome, PutRecord, Shard, StartPosition, StreamError, StreamReader, StreamWriter, WriteLimits,
-};
+use inlet_seams::{PutOutcome, PutRecord, Shard, StartPosition, StreamError, StreamReader, StreamWriter, WriteLimits};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +13,9 @@ use tokio::sync::Semaphore;
 
 async fn stream(shards: u32) -> (tempfile::TempDir, Arc<EmbeddedStream>) {
     let dir = tempfile::tempdir().unwrap();
-    let s = EmbeddedStream::open_or_create(&dir.path().join("s.db"), shards).await.unwrap();
+    let s = EmbeddedStream::open_or_create(&dir.path().join("s.db"), shards)
+        .await
+        .unwrap();
     (dir, Arc::new(s))
 }
 
@@ -73,10 +73,19 @@ async fn refuses_bad_records_at_send() {
         producer.send("k".into(), big).await,
         Err(SendError::RecordTooLarge { size: limit + 1, limit })
     );
-    assert_eq!(producer.send(String::new(), Bytes::new()).await, Err(SendError::BadPartitionKey { len: 0 }));
-    assert_eq!(producer.send("é".repeat(257), Bytes::new()).await, Err(SendError::BadPartitionKey { len: 257 }));
+    assert_eq!(
+        producer.send(String::new(), Bytes::new()).await,
+        Err(SendError::BadPartitionKey { len: 0 })
+    );
+    assert_eq!(
+        producer.send("é".repeat(257), Bytes::new()).await,
+        Err(SendError::BadPartitionKey { len: 257 })
+    );
     // The largest record that fits goes through, alone.
-    producer.send("k".into(), Bytes::from(vec![1u8; limit - 1])).await.unwrap();
+    producer
+        .send("k".into(), Bytes::from(vec![1u8; limit - 1]))
+        .await
+        .unwrap();
     let stats = producer.close().await.unwrap();
     assert_eq!((stats.accepted, stats.delivered), (1, 1));
 }
@@ -107,10 +116,16 @@ impl StreamWriter for Gated {
 async fn a_full_buffer_makes_send_wait_and_try_send_refuse() {
     let (_dir, s) = stream(1).await;
     let gate = Arc::new(Semaphore::new(0));
-    let writer = Arc::new(Gated { inner: s.clone(), gate: gate.clone() });
+    let writer = Arc::new(Gated {
+        inner: s.clone(),
+        gate: gate.clone(),
+    });
     let config = ProducerConfig {
         max_buffered_bytes: 20_000,
-        batch: BatchLimits { linger_ms: 1, ..BatchLimits::default() },
+        batch: BatchLimits {
+            linger_ms: 1,
+            ..BatchLimits::default()
+        },
         ..ProducerConfig::default()
     };
     let producer = Arc::new(Producer::start(writer, config).await.unwrap());

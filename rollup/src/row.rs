@@ -114,7 +114,9 @@ pub fn merge_viewing(rows: impl IntoIterator<Item = ViewingRow>) -> Vec<ViewingR
     for r in rows {
         map.entry((r.minute, r.title_id)).or_default().merge(&r.agg);
     }
-    map.into_iter().map(|((minute, title_id), agg)| ViewingRow { minute, title_id, agg }).collect()
+    map.into_iter()
+        .map(|((minute, title_id), agg)| ViewingRow { minute, title_id, agg })
+        .collect()
 }
 
 /// Merges rows with the same key into one row per key, sorted by key.
@@ -123,5 +125,7 @@ pub fn merge_games(rows: impl IntoIterator<Item = GameRow>) -> Vec<GameRow> {
     for r in rows {
         map.entry((r.minute, r.game_id)).or_default().merge(&r.agg);
     }
-    map.into_iter().map(|((minute, game_id), agg)| GameRow { minute, game_id, agg }).collect()
+    map.into_iter()
+        .map(|((minute, game_id), agg)| GameRow { minute, game_id, agg })
+        .collect()
 }

@@ -38,7 +38,10 @@ pub struct ShardRollup {
 impl ShardRollup {
     /// A shard with no history.
     pub fn new(lateness: Lateness) -> Self {
-        Self { lateness, ..Self::default() }
+        Self {
+            lateness,
+            ..Self::default()
+        }
     }
 
     /// Restores a shard's state from its last commit: the watermark and the partial rows of
@@ -49,7 +52,11 @@ impl ShardRollup {
         viewing: impl IntoIterator<Item = ViewingRow>,
         games: impl IntoIterator<Item = GameRow>,
     ) -> Self {
-        let mut s = Self { lateness, watermark_ms, ..Self::default() };
+        let mut s = Self {
+            lateness,
+            watermark_ms,
+            ..Self::default()
+        };
         let open = s.first_open_minute();
         s.viewing = viewing
             .into_iter()
@@ -77,7 +84,10 @@ impl ShardRollup {
     /// Aggregates one (valid) event, or says it is late.
     pub fn apply(&mut self, event: &Envelope) -> Applied {
         let t = event.event_time_ms;
-        if let Some(watermark_ms) = self.watermark_ms.filter(|_| self.lateness.is_late(t, self.watermark_ms)) {
+        if let Some(watermark_ms) = self
+            .watermark_ms
+            .filter(|_| self.lateness.is_late(t, self.watermark_ms))
+        {
             return Applied::Late { watermark_ms };
         }
         let minute = minute_of(t);
@@ -106,14 +116,22 @@ impl ShardRollup {
             .into_iter()
             .filter_map(|k| {
                 let agg = self.viewing.get(&k)?.clone();
-                Some(ViewingRow { minute: k.0, title_id: k.1, agg })
+                Some(ViewingRow {
+                    minute: k.0,
+                    title_id: k.1,
+                    agg,
+                })
             })
             .collect();
         let games = std::mem::take(&mut self.dirty_games)
             .into_iter()
             .filter_map(|k| {
                 let agg = self.games.get(&k)?.clone();
-                Some(GameRow { minute: k.0, game_id: k.1, agg })
+                Some(GameRow {
+                    minute: k.0,
+                    game_id: k.1,
+                    agg,
+                })
             })
             .collect();
         (viewing, games)
@@ -153,9 +171,7 @@ fn apply_viewing(agg: &mut ViewingAgg, v: &inlet_schemas::events::Viewing) {
             agg.rebuffer_ms += r.duration_ms;
         }
         Some(K::Error(_)) => agg.errors += 1,
-        Some(
-            K::Pause(_) | K::Resume(_) | K::Seek(_) | K::RebufferStart(_) | K::BitrateChange(_) | K::Stop(_),
-        )
+        Some(K::Pause(_) | K::Resume(_) | K::Seek(_) | K::RebufferStart(_) | K::BitrateChange(_) | K::Stop(_))
         | None => {}
     }
 }

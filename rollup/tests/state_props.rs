@@ -40,13 +40,21 @@ impl Warehouse {
             .viewing
             .iter()
             .filter(|(k, _)| k.0 >= from_minute)
-            .map(|(k, agg)| ViewingRow { minute: k.0, title_id: k.1.clone(), agg: agg.clone() })
+            .map(|(k, agg)| ViewingRow {
+                minute: k.0,
+                title_id: k.1.clone(),
+                agg: agg.clone(),
+            })
             .collect();
         let games = self
             .games
             .iter()
             .filter(|(k, _)| k.0 >= from_minute)
-            .map(|(k, agg)| GameRow { minute: k.0, game_id: k.1.clone(), agg: agg.clone() })
+            .map(|(k, agg)| GameRow {
+                minute: k.0,
+                game_id: k.1.clone(),
+                agg: agg.clone(),
+            })
             .collect();
         (viewing, games)
     }
@@ -85,7 +93,15 @@ fn apply_checked(state: &mut ShardRollup, event: &Envelope, lateness: Lateness) 
     let t = event.event_time_ms;
     let applied = state.apply(event);
     if lateness.is_late(t, before) {
-        prop_assert_eq!(applied, Applied::Late { watermark_ms: before.unwrap() }, "t={} watermark={:?}", t, before);
+        prop_assert_eq!(
+            applied,
+            Applied::Late {
+                watermark_ms: before.unwrap()
+            },
+            "t={} watermark={:?}",
+            t,
+            before
+        );
         prop_assert_eq!(state.watermark_ms(), before, "a late event moved the watermark");
     } else {
         prop_assert_eq!(applied, Applied::Aggregated, "t={} watermark={:?}", t, before);
@@ -144,7 +160,12 @@ fn commit(state: &mut ShardRollup, warehouse: &mut Warehouse) -> Result<(), Test
     let open = state.first_open_minute();
     // Only rows of open windows stay in memory: exactly the stored rows from the first open
     // minute on (every key ever touched was committed, so it is in the warehouse).
-    prop_assert_eq!(state.open_rows(), warehouse.open_rows(open), "first open minute {}", open);
+    prop_assert_eq!(
+        state.open_rows(),
+        warehouse.open_rows(open),
+        "first open minute {}",
+        open
+    );
     // Nothing is dirty any more.
     let (v, g) = state.take_dirty();
     prop_assert!(v.is_empty() && g.is_empty());
@@ -254,6 +275,10 @@ fn workload_exercises_lateness_and_eviction() {
     commit(&mut state, &mut warehouse).unwrap();
     assert_eq!(warehouse, all);
     // Memory held a small fraction of all rows at any commit.
-    assert!(max_open.0 * 2 < all.viewing.len(), "{max_open:?} of {}", all.viewing.len());
+    assert!(
+        max_open.0 * 2 < all.viewing.len(),
+        "{max_open:?} of {}",
+        all.viewing.len()
+    );
     assert!(max_open.1 * 2 < all.games.len(), "{max_open:?} of {}", all.games.len());
 }

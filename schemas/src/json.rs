@@ -56,8 +56,15 @@ pub fn decode_batch(json: &[u8]) -> Result<Vec<Result<Envelope, JsonError>>, Jso
         .map(|(i, raw)| {
             decode_event(raw.get().as_bytes()).map_err(|e| {
                 let inner = e.field.trim_start_matches('.');
-                let field = if inner.is_empty() { format!("[{i}]") } else { format!("[{i}].{inner}") };
-                JsonError { field, reason: e.reason }
+                let field = if inner.is_empty() {
+                    format!("[{i}]")
+                } else {
+                    format!("[{i}].{inner}")
+                };
+                JsonError {
+                    field,
+                    reason: e.reason,
+                }
             })
         })
         .collect())

@@ -148,8 +148,7 @@ fn decimal_len(value: u128) -> usize {
 
 /// Where a key would go in its table: its index, and whether it would be a new entry.
 fn slot<Q: std::hash::Hash + Eq>(map: &HashMap<Q, u64>, key: &Q, len: usize) -> (u64, bool) {
-    map.get(key)
-        .map_or((len as u64, true), |&index| (index, false))
+    map.get(key).map_or((len as u64, true), |&index| (index, false))
 }
 
 /// Incremental builder: tracks the exact encoded size so the caller can stop before a limit.
@@ -185,11 +184,7 @@ impl Aggregator {
         let mut growth = if pk_new { len_delimited(pk_len) } else { 0 };
         let mut inner = varint_field(pk_index) + len_delimited(record.data.len());
         if let Some(ehk) = record.explicit_hash_key {
-            let (ehk_index, ehk_new) = slot(
-                &self.explicit_hash_key_lookup,
-                &ehk,
-                self.explicit_hash_keys.len(),
-            );
+            let (ehk_index, ehk_new) = slot(&self.explicit_hash_key_lookup, &ehk, self.explicit_hash_keys.len());
             if ehk_new {
                 growth += len_delimited(decimal_len(ehk));
             }
@@ -214,8 +209,7 @@ impl Aggregator {
             Some(&index) => index,
             None => {
                 let index = self.partition_keys.len() as u64;
-                self.partition_key_lookup
-                    .insert(record.partition_key.clone(), index);
+                self.partition_key_lookup.insert(record.partition_key.clone(), index);
                 self.partition_keys.push(record.partition_key);
                 index
             }
@@ -314,11 +308,9 @@ pub fn decode(
     data: &[u8],
 ) -> Result<Vec<UserRecord>, KplError> {
     match is_aggregated(data).then(|| decode_aggregate(data)) {
-        None | Some(Err(KplError::DigestMismatch | KplError::Protobuf(_))) => Ok(vec![plain(
-            outer_partition_key,
-            outer_explicit_hash_key,
-            data,
-        )]),
+        None | Some(Err(KplError::DigestMismatch | KplError::Protobuf(_))) => {
+            Ok(vec![plain(outer_partition_key, outer_explicit_hash_key, data)])
+        }
         Some(result) => result,
     }
 }
@@ -335,11 +327,7 @@ pub fn decode_strict(
     if data.starts_with(&MAGIC) {
         decode_aggregate(data)
     } else {
-        Ok(vec![plain(
-            outer_partition_key,
-            outer_explicit_hash_key,
-            data,
-        )])
+        Ok(vec![plain(outer_partition_key, outer_explicit_hash_key, data)])
     }
 }
 
@@ -353,25 +341,19 @@ fn plain(partition_key: &str, explicit_hash_key: Option<u128>, data: &[u8]) -> U
 
 /// Decodes data that starts with the magic.
 fn decode_aggregate(data: &[u8]) -> Result<Vec<UserRecord>, KplError> {
-    let Some(digest_at) = data
-        .len()
-        .checked_sub(DIGEST_LEN)
-        .filter(|&at| at >= MAGIC.len())
-    else {
+    let Some(digest_at) = data.len().checked_sub(DIGEST_LEN).filter(|&at| at >= MAGIC.len()) else {
         return Err(KplError::TooShort { len: data.len() });
     };
     let (message, digest) = (&data[MAGIC.len()..digest_at], &data[digest_at..]);
     if Md5::digest(message).as_slice() != digest {
         return Err(KplError::DigestMismatch);
     }
-    let aggregate =
-        pb::AggregatedRecord::decode(message).map_err(|e| KplError::Protobuf(e.to_string()))?;
+    let aggregate = pb::AggregatedRecord::decode(message).map_err(|e| KplError::Protobuf(e.to_string()))?;
     if aggregate.records.is_empty() {
         return Err(KplError::Empty);
     }
-    let missing = |record: usize, field: &str| {
-        KplError::Protobuf(format!("record {record} is missing required field {field}"))
-    };
+    let missing =
+        |record: usize, field: &str| KplError::Protobuf(format!("record {record} is missing required field {field}"));
     let pks = &aggregate.partition_key_table;
     let ehks = &aggregate.explicit_hash_key_table;
     let mut out = Vec::with_capacity(aggregate.records.len());
@@ -383,31 +365,29 @@ fn decode_aggregate(data: &[u8]) -> Result<Vec<UserRecord>, KplError> {
         if record.tags.iter().any(|tag| tag.key.is_none()) {
             return Err(missing(i, "tags.key"));
         }
-        let partition_key = usize::try_from(pk_index)
-            .ok()
-            .and_then(|index| pks.get(index))
-            .ok_or(KplError::PartitionKeyIndexOutOfRange {
+        let partition_key = usize::try_from(pk_index).ok().and_then(|index| pks.get(index)).ok_or(
+            KplError::PartitionKeyIndexOutOfRange {
                 record: i,
                 index: pk_index,
                 table_len: pks.len(),
-            })?;
+            },
+        )?;
         let explicit_hash_key = match record.explicit_hash_key_index {
             None => None,
             Some(index) => {
-                let value = usize::try_from(index)
-                    .ok()
-                    .and_then(|at| ehks.get(at))
-                    .ok_or(KplError::ExplicitHashKeyIndexOutOfRange {
+                let value = usize::try_from(index).ok().and_then(|at| ehks.get(at)).ok_or(
+                    KplError::ExplicitHashKeyIndexOutOfRange {
                         record: i,
                         index,
                         table_len: ehks.len(),
-                    })?;
-                Some(parse_explicit_hash_key(value).ok_or_else(|| {
-                    KplError::InvalidExplicitHashKey {
+                    },
+                )?;
+                Some(
+                    parse_explicit_hash_key(value).ok_or_else(|| KplError::InvalidExplicitHashKey {
                         record: i,
                         value: value.clone(),
-                    }
-                })?)
+                    })?,
+                )
             }
         };
         out.push(UserRecord {

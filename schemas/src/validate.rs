@@ -1,11 +1,10 @@
 //! Validation of one event: every problem, each with its field path and reason.
 //!
 //! Pure and allocation-free on the success path (the hot path of the consumer).
-use crate::events::{
-    DeviceType, Emitter, Envelope, Gameplay, Platform, TargetKind, Viewing, envelope::Body,
-    gameplay, viewing,
-};
 use crate::SUPPORTED_SCHEMA_VERSIONS;
+use crate::events::{
+    DeviceType, Emitter, Envelope, Gameplay, Platform, TargetKind, Viewing, envelope::Body, gameplay, viewing,
+};
 use std::fmt;
 
 /// Limits that are policy rather than schema.
@@ -19,7 +18,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_future_ms: 5 * 60_000, max_past_ms: 7 * 24 * 3_600_000 }
+        Self {
+            max_future_ms: 5 * 60_000,
+            max_past_ms: 7 * 24 * 3_600_000,
+        }
     }
 }
 
@@ -79,7 +81,10 @@ pub fn validate(event: &Envelope, limits: &Limits) -> Result<(), Invalid> {
     if event.event_id.is_empty() {
         v.push("event_id", "missing".into());
     } else if !is_uuid_v7(&event.event_id) {
-        v.push("event_id", format!("{:?} is not a UUIDv7 in canonical form", truncate(&event.event_id)));
+        v.push(
+            "event_id",
+            format!("{:?} is not a UUIDv7 in canonical form", truncate(&event.event_id)),
+        );
     }
     check_times(&mut v, event, limits);
     match &event.emitter {
@@ -124,11 +129,18 @@ fn check_times(v: &mut Checker, e: &Envelope, limits: &Limits) {
 fn check_emitter(v: &mut Checker, e: &Emitter) {
     v.required("emitter.app_id", &e.app_id, MAX_LABEL_LEN);
     v.max_len("emitter.app_version", &e.app_version, 32);
-    v.enum_value("emitter.device_type", e.device_type, DeviceType::try_from(e.device_type).is_ok());
+    v.enum_value(
+        "emitter.device_type",
+        e.device_type,
+        DeviceType::try_from(e.device_type).is_ok(),
+    );
     v.enum_value("emitter.platform", e.platform, Platform::try_from(e.platform).is_ok());
     let iso = e.country.len() == 2 && e.country.bytes().all(|b| b.is_ascii_uppercase());
     if !e.country.is_empty() && !iso {
-        v.push("emitter.country", format!("{:?} is not an ISO 3166-1 alpha-2 code", truncate(&e.country)));
+        v.push(
+            "emitter.country",
+            format!("{:?} is not an ISO 3166-1 alpha-2 code", truncate(&e.country)),
+        );
     }
 }
 
@@ -177,11 +189,17 @@ fn check_gameplay(v: &mut Checker, b: &Gameplay) {
         Some(K::Shot(s)) => v.max_len("gameplay.shot.weapon", &s.weapon, MAX_LABEL_LEN),
         Some(K::Hit(h)) => {
             v.non_negative("gameplay.hit.damage", h.damage);
-            v.enum_value("gameplay.hit.target_kind", h.target_kind, TargetKind::try_from(h.target_kind).is_ok());
+            v.enum_value(
+                "gameplay.hit.target_kind",
+                h.target_kind,
+                TargetKind::try_from(h.target_kind).is_ok(),
+            );
         }
-        Some(K::Kill(k)) => {
-            v.enum_value("gameplay.kill.target_kind", k.target_kind, TargetKind::try_from(k.target_kind).is_ok())
-        }
+        Some(K::Kill(k)) => v.enum_value(
+            "gameplay.kill.target_kind",
+            k.target_kind,
+            TargetKind::try_from(k.target_kind).is_ok(),
+        ),
         Some(K::Death(d)) => v.max_len("gameplay.death.cause", &d.cause, MAX_LABEL_LEN),
         Some(K::LevelUp(l)) => {
             if l.level < 1 {
@@ -234,7 +252,11 @@ impl Checker {
         }
     }
     fn finish(self) -> Result<(), Invalid> {
-        if self.errors.is_empty() { Ok(()) } else { Err(Invalid(self.errors)) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid(self.errors))
+        }
     }
 }
 

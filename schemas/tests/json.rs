@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use inlet_schemas::events::{
-    BitrateChange, Death, DeviceType, Emitter, Envelope, Gameplay, Heartbeat, Hit, Kill, LevelUp,
-    Pause, PlayStart, PlaybackError, Platform, Purchase, RebufferEnd, RebufferStart, Resume, Seek,
-    SessionEnd, SessionStart, Shot, Stop, TargetKind, Viewing, envelope::Body, gameplay, viewing,
+    BitrateChange, Death, DeviceType, Emitter, Envelope, Gameplay, Heartbeat, Hit, Kill, LevelUp, Pause, Platform,
+    PlayStart, PlaybackError, Purchase, RebufferEnd, RebufferStart, Resume, Seek, SessionEnd, SessionStart, Shot, Stop,
+    TargetKind, Viewing, envelope::Body, gameplay, viewing,
 };
 use inlet_schemas::json::{JsonError, decode_batch, decode_event, encode_event};
 use serde_json::{Value, json};
@@ -56,16 +56,35 @@ fn every_kind() -> Vec<Envelope> {
     use viewing::Kind as V;
     let mut events: Vec<Envelope> = [
         V::PlayStart(PlayStart { startup_ms: 850 }),
-        V::Heartbeat(Heartbeat { position_ms: 10_000, bitrate_kbps: 4_500, watched_ms: 10_000 }),
+        V::Heartbeat(Heartbeat {
+            position_ms: 10_000,
+            bitrate_kbps: 4_500,
+            watched_ms: 10_000,
+        }),
         V::Heartbeat(Heartbeat::default()),
         V::Pause(Pause { position_ms: 12_000 }),
         V::Resume(Resume { position_ms: 12_000 }),
-        V::Seek(Seek { from_ms: 12_000, to_ms: i64::MAX }),
+        V::Seek(Seek {
+            from_ms: 12_000,
+            to_ms: i64::MAX,
+        }),
         V::RebufferStart(RebufferStart { position_ms: 60_000 }),
-        V::RebufferEnd(RebufferEnd { position_ms: 60_000, duration_ms: 700 }),
-        V::BitrateChange(BitrateChange { from_kbps: 4_500, to_kbps: -2_000 }),
-        V::Error(PlaybackError { code: "E_DRM".into(), fatal: true }),
-        V::Error(PlaybackError { code: "E_NET".into(), fatal: false }),
+        V::RebufferEnd(RebufferEnd {
+            position_ms: 60_000,
+            duration_ms: 700,
+        }),
+        V::BitrateChange(BitrateChange {
+            from_kbps: 4_500,
+            to_kbps: -2_000,
+        }),
+        V::Error(PlaybackError {
+            code: "E_DRM".into(),
+            fatal: true,
+        }),
+        V::Error(PlaybackError {
+            code: "E_NET".into(),
+            fatal: false,
+        }),
         V::Stop(Stop { position_ms: i64::MIN }),
     ]
     .into_iter()
@@ -76,12 +95,23 @@ fn every_kind() -> Vec<Envelope> {
             G::SessionStart(SessionStart { map_id: "dust".into() }),
             G::SessionStart(SessionStart::default()),
             G::SessionEnd(SessionEnd { duration_ms: 600_000 }),
-            G::Shot(Shot { weapon: "bow \"long\" ✓".into() }),
-            G::Hit(Hit { damage: 12, target_kind: TargetKind::Goblin as i32 }),
-            G::Kill(Kill { target_kind: TargetKind::Dragon as i32 }),
+            G::Shot(Shot {
+                weapon: "bow \"long\" ✓".into(),
+            }),
+            G::Hit(Hit {
+                damage: 12,
+                target_kind: TargetKind::Goblin as i32,
+            }),
+            G::Kill(Kill {
+                target_kind: TargetKind::Dragon as i32,
+            }),
             G::Death(Death { cause: "lava".into() }),
             G::LevelUp(LevelUp { level: 2 }),
-            G::Purchase(Purchase { item_id: "sword".into(), amount_cents: 499, currency: "EUR".into() }),
+            G::Purchase(Purchase {
+                item_id: "sword".into(),
+                amount_cents: 499,
+                currency: "EUR".into(),
+            }),
         ]
         .into_iter()
         .map(gameplay_event),
@@ -143,7 +173,10 @@ fn round_trip_every_kind() {
 
 #[test]
 fn json_uses_camel_case_names_int64_strings_and_enum_names() {
-    let event = viewing_event(viewing::Kind::RebufferEnd(RebufferEnd { position_ms: 60_000, duration_ms: 700 }));
+    let event = viewing_event(viewing::Kind::RebufferEnd(RebufferEnd {
+        position_ms: 60_000,
+        duration_ms: 700,
+    }));
     let text = encode_event(&event);
     assert!(text.contains(r#""eventTimeMs":"1767225600000""#), "{text}");
     let v = to_value(&event);
@@ -174,7 +207,10 @@ fn json_uses_camel_case_names_int64_strings_and_enum_names() {
 
 #[test]
 fn gameplay_json_shape() {
-    let v = to_value(&gameplay_event(gameplay::Kind::Hit(Hit { damage: 12, target_kind: TargetKind::Goblin as i32 })));
+    let v = to_value(&gameplay_event(gameplay::Kind::Hit(Hit {
+        damage: 12,
+        target_kind: TargetKind::Goblin as i32,
+    })));
     assert_eq!(
         v["gameplay"],
         json!({
@@ -205,14 +241,20 @@ fn int64_are_strings_for_every_kind() {
         bitrate_kbps: 2,
         watched_ms: 3,
     })));
-    assert_eq!(v["viewing"]["heartbeat"], json!({ "positionMs": "1", "bitrateKbps": "2", "watchedMs": "3" }));
+    assert_eq!(
+        v["viewing"]["heartbeat"],
+        json!({ "positionMs": "1", "bitrateKbps": "2", "watchedMs": "3" })
+    );
     let v = to_value(&viewing_event(viewing::Kind::Stop(Stop { position_ms: i64::MIN })));
     assert_eq!(v["viewing"]["stop"]["positionMs"], json!("-9223372036854775808"));
 }
 
 #[test]
 fn decoding_accepts_int64_as_numbers_and_both_name_styles() {
-    let expected = viewing_event(viewing::Kind::RebufferEnd(RebufferEnd { position_ms: 60_000, duration_ms: 700 }));
+    let expected = viewing_event(viewing::Kind::RebufferEnd(RebufferEnd {
+        position_ms: 60_000,
+        duration_ms: 700,
+    }));
     let doc = json!({
         "eventId": "01890a5d-ac96-774b-bcce-b302099a8057",
         "eventTimeMs": 1_767_225_600_000i64,
@@ -283,11 +325,17 @@ fn wrong_type_names_the_field_path() {
     let e = err(r#"{"emitter":{"appId":5}}"#);
     assert_eq!(
         e,
-        JsonError { field: "emitter.appId".into(), reason: "invalid type: integer `5`, expected a string".into() }
+        JsonError {
+            field: "emitter.appId".into(),
+            reason: "invalid type: integer `5`, expected a string".into()
+        }
     );
     // The reason does not carry serde_json's " at line L column C".
     assert!(!e.to_string().contains(" at line "), "{e}");
-    assert_eq!(e.to_string(), "emitter.appId: invalid type: integer `5`, expected a string");
+    assert_eq!(
+        e.to_string(),
+        "emitter.appId: invalid type: integer `5`, expected a string"
+    );
 
     let e = err(r#"{"eventTimeMs":"abc"}"#);
     assert_eq!(e.field, "eventTimeMs");
@@ -399,7 +447,8 @@ fn a_document_that_is_not_a_batch_is_an_outer_error() {
         let e = decode_batch(doc.as_bytes()).unwrap_err();
         assert_eq!(e.field, ".", "{doc}");
         assert!(
-            e.reason.starts_with(r#"not a batch (a JSON array of events or {"events": [...]}): "#),
+            e.reason
+                .starts_with(r#"not a batch (a JSON array of events or {"events": [...]}): "#),
             "{doc}: {e:?}"
         );
     }

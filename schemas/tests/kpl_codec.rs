@@ -5,8 +5,7 @@
 
 use bytes::Bytes;
 use inlet_schemas::kpl::{
-    Aggregator, DIGEST_LEN, KplError, MAGIC, UserRecord, decode, decode_strict, encode,
-    is_aggregated,
+    Aggregator, DIGEST_LEN, KplError, MAGIC, UserRecord, decode, decode_strict, encode, is_aggregated,
 };
 use md5::{Digest, Md5};
 use proptest::prelude::*;
@@ -87,11 +86,7 @@ fn golden() -> Vec<(&'static str, Vec<UserRecord>)> {
             // Non-ASCII partition key (length counted in UTF-8 bytes), binary data.
             "f3899ac20a086bc3a979f09f9880121431323334353637383930313233343536373839301a0808001000\
              1a0200ff738731630aa0da05cf91ae6c732831da",
-            vec![rec(
-                "k\u{e9}y\u{1F600}",
-                Some(12_345_678_901_234_567_890),
-                b"\x00\xff",
-            )],
+            vec![rec("k\u{e9}y\u{1F600}", Some(12_345_678_901_234_567_890), b"\x00\xff")],
         ),
     ]
 }
@@ -101,32 +96,17 @@ fn golden_vectors_match_aws_kinesis_agg() {
     for (i, (hex_bytes, records)) in golden().into_iter().enumerate() {
         let expected = hex::decode(hex_bytes).unwrap_or_else(|e| panic!("vector {i}: {e}"));
         let ours = encode(&records);
-        assert_eq!(
-            hex::encode(&ours),
-            hex::encode(&expected),
-            "vector {i}: encode"
-        );
+        assert_eq!(hex::encode(&ours), hex::encode(&expected), "vector {i}: encode");
         assert!(is_aggregated(&expected), "vector {i}");
-        assert_eq!(
-            decode("outer", Some(7), &expected),
-            Ok(records.clone()),
-            "vector {i}"
-        );
-        assert_eq!(
-            decode_strict("outer", None, &expected),
-            Ok(records),
-            "vector {i}"
-        );
+        assert_eq!(decode("outer", Some(7), &expected), Ok(records.clone()), "vector {i}");
+        assert_eq!(decode_strict("outer", None, &expected), Ok(records), "vector {i}");
     }
 }
 
 #[test]
 fn outer_keys_are_the_first_records() {
     let mut agg = Aggregator::new();
-    assert_eq!(
-        (agg.outer_partition_key(), agg.outer_explicit_hash_key()),
-        (None, None)
-    );
+    assert_eq!((agg.outer_partition_key(), agg.outer_explicit_hash_key()), (None, None));
     agg.push(rec("first", Some(42), b"1"));
     agg.push(rec("second", Some(43), b"2"));
     assert_eq!(agg.outer_partition_key(), Some("first"));
@@ -136,10 +116,7 @@ fn outer_keys_are_the_first_records() {
     let want = vec![rec("first", Some(42), b"1"), rec("second", Some(43), b"2")];
     assert_eq!(decode("outer", None, &bytes), Ok(want));
     assert!(agg.is_empty());
-    assert_eq!(
-        (agg.outer_partition_key(), agg.outer_explicit_hash_key()),
-        (None, None)
-    );
+    assert_eq!((agg.outer_partition_key(), agg.outer_explicit_hash_key()), (None, None));
     assert_eq!(agg.encoded_len(), MAGIC.len() + DIGEST_LEN);
     agg.push(rec("third", None, b"3"));
     assert_eq!(
@@ -166,10 +143,7 @@ fn plain_records_pass_through() {
 fn truncated_record_is_too_short() {
     let full = encode(&[rec("a", None, b"hello")]);
     let cut = &full[..10];
-    assert_eq!(
-        decode_strict("o", None, cut),
-        Err(KplError::TooShort { len: 10 })
-    );
+    assert_eq!(decode_strict("o", None, cut), Err(KplError::TooShort { len: 10 }));
     assert_eq!(decode("o", None, cut), Ok(plain("o", None, cut)));
     // Losing only part of the digest shifts the digest window: a mismatch.
     let cut = &full[..full.len() - 1];
@@ -192,10 +166,7 @@ fn bad_digest_is_digest_mismatch() {
     let mut data = encode(&[rec("a", None, b"hello")]).to_vec();
     let last = data.len() - 1;
     data[last] ^= 0x01;
-    assert_eq!(
-        decode_strict("o", None, &data),
-        Err(KplError::DigestMismatch)
-    );
+    assert_eq!(decode_strict("o", None, &data), Err(KplError::DigestMismatch));
     assert_eq!(decode("o", None, &data), Ok(plain("o", None, &data)));
 }
 
@@ -207,14 +178,8 @@ fn bad_protobuf_with_good_digest_is_protobuf_error() {
             b"\x0a\x01\x61\x1a\x02\x08\x00",
             "record 0 is missing required field data",
         ),
-        (
-            b"\x0a\x01\xff\x1a\x05\x08\x00\x1a\x01\x78",
-            "invalid string",
-        ), // not UTF-8
-        (
-            b"\x0a\x01\x61\x1a\x07\x08\x00\x1a\x01\x78\x22\x00",
-            "tags.key",
-        ), // tag without key
+        (b"\x0a\x01\xff\x1a\x05\x08\x00\x1a\x01\x78", "invalid string"), // not UTF-8
+        (b"\x0a\x01\x61\x1a\x07\x08\x00\x1a\x01\x78\x22\x00", "tags.key"), // tag without key
     ];
     for (body, needle) in cases {
         let data = seal(body);
@@ -222,11 +187,7 @@ fn bad_protobuf_with_good_digest_is_protobuf_error() {
             Err(KplError::Protobuf(msg)) => assert!(msg.contains(needle), "{msg:?} vs {needle}"),
             other => panic!("{body:02x?}: expected Protobuf error, got {other:?}"),
         }
-        assert_eq!(
-            decode("o", None, &data),
-            Ok(plain("o", None, &data)),
-            "{body:02x?}"
-        );
+        assert_eq!(decode("o", None, &data), Ok(plain("o", None, &data)), "{body:02x?}");
     }
 }
 
@@ -247,8 +208,7 @@ fn index_out_of_range_with_good_digest() {
     );
 
     // Second record points at explicit hash key 0 of an empty table.
-    let data =
-        seal(b"\x0a\x01\x61\x1a\x05\x08\x00\x1a\x01\x78\x1a\x07\x08\x00\x10\x00\x1a\x01\x79");
+    let data = seal(b"\x0a\x01\x61\x1a\x05\x08\x00\x1a\x01\x78\x1a\x07\x08\x00\x10\x00\x1a\x01\x79");
     let want = KplError::ExplicitHashKeyIndexOutOfRange {
         record: 1,
         index: 0,
@@ -259,13 +219,7 @@ fn index_out_of_range_with_good_digest() {
 
 #[test]
 fn invalid_explicit_hash_keys() {
-    for bad in [
-        "abc",
-        "+5",
-        " 5",
-        "",
-        "340282366920938463463374607431768211456",
-    ] {
+    for bad in ["abc", "+5", " 5", "", "340282366920938463463374607431768211456"] {
         let mut body = vec![0x0a, 0x01, b'a', 0x12, bad.len() as u8];
         body.extend_from_slice(bad.as_bytes());
         body.extend_from_slice(b"\x1a\x07\x08\x00\x10\x00\x1a\x01\x78");
@@ -277,10 +231,7 @@ fn invalid_explicit_hash_keys() {
     }
     // Leading zeros are accepted, as BigInteger does.
     let body = b"\x0a\x01\x61\x12\x0300\x37\x1a\x07\x08\x00\x10\x00\x1a\x01\x78";
-    assert_eq!(
-        decode("o", None, &seal(body)),
-        Ok(vec![rec("a", Some(7), b"x")])
-    );
+    assert_eq!(decode("o", None, &seal(body)), Ok(vec![rec("a", Some(7), b"x")]));
 }
 
 #[test]
@@ -294,10 +245,7 @@ fn aggregate_without_records_is_empty() {
 fn tags_are_accepted_and_ignored() {
     // Record { pk 0, data "x", tags [{key "k", value "v"}] }
     let data = seal(b"\x0a\x01\x61\x1a\x0d\x08\x00\x1a\x01\x78\x22\x06\x0a\x01\x6b\x12\x01\x76");
-    assert_eq!(
-        decode_strict("o", None, &data),
-        Ok(vec![rec("a", None, b"x")])
-    );
+    assert_eq!(decode_strict("o", None, &data), Ok(vec![rec("a", None, b"x")]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,16 +270,13 @@ fn arb_ehk() -> impl Strategy<Value = Option<u128>> {
 }
 
 fn arb_record() -> impl Strategy<Value = UserRecord> {
-    (
-        arb_key(),
-        arb_ehk(),
-        prop::collection::vec(any::<u8>(), 0..160),
-    )
-        .prop_map(|(partition_key, explicit_hash_key, data)| UserRecord {
+    (arb_key(), arb_ehk(), prop::collection::vec(any::<u8>(), 0..160)).prop_map(
+        |(partition_key, explicit_hash_key, data)| UserRecord {
             partition_key,
             explicit_hash_key,
             data: data.into(),
-        })
+        },
+    )
 }
 
 proptest! {
@@ -408,14 +353,7 @@ impl Rng {
         self.next() % n
     }
     fn record(&mut self) -> UserRecord {
-        const KEYS: [&str; 6] = [
-            "a",
-            "b",
-            "user-17",
-            "k\u{e9}y",
-            "\u{1F600}\u{1F600}",
-            "shard/x",
-        ];
+        const KEYS: [&str; 6] = ["a", "b", "user-17", "k\u{e9}y", "\u{1F600}\u{1F600}", "shard/x"];
         let partition_key = match self.below(3) {
             0 => format!("pk-{}", self.below(1000)),
             _ => KEYS[self.below(KEYS.len() as u64) as usize].to_owned(),
@@ -442,10 +380,7 @@ fn ehk_text(ehk: Option<u128>) -> String {
 
 fn parse_rec(line: &str) -> UserRecord {
     let parts: Vec<&str> = line.split(' ').collect();
-    assert!(
-        parts.len() == 4 && parts[0] == "rec",
-        "bad oracle line {line:?}"
-    );
+    assert!(parts.len() == 4 && parts[0] == "rec", "bad oracle line {line:?}");
     let pk = String::from_utf8(hex::decode(parts[1]).expect("hex")).expect("utf-8");
     let ehk = (parts[2] != "-").then(|| parts[2].parse::<u128>().expect("ehk"));
     rec(&pk, ehk, &hex::decode(parts[3]).expect("hex"))
@@ -470,9 +405,7 @@ fn oracle_aws_kinesis_agg() {
                  with aws-kinesis-agg installed; this oracle test must run there"
             );
         }
-        eprintln!(
-            "oracle_aws_kinesis_agg: skipped (set INLET_KPL_ORACLE_PYTHON to a python with aws-kinesis-agg)"
-        );
+        eprintln!("oracle_aws_kinesis_agg: skipped (set INLET_KPL_ORACLE_PYTHON to a python with aws-kinesis-agg)");
         return;
     };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oracle/kpl_oracle.py");
@@ -549,13 +482,9 @@ fn oracle_aws_kinesis_agg() {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {python:?}: {e}"));
     let mut stdin = child.stdin.take().expect("stdin");
-    let writer =
-        std::thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
     let output = child.wait_with_output().expect("oracle output");
-    writer
-        .join()
-        .expect("writer thread")
-        .expect("write to oracle");
+    writer.join().expect("writer thread").expect("write to oracle");
     assert!(
         output.status.success(),
         "oracle failed: {}",
@@ -566,18 +495,14 @@ fn oracle_aws_kinesis_agg() {
 
     for (i, c) in cases.iter().enumerate() {
         // Direction 1: Python deaggregates our bytes (or the corrupt/plain data).
-        let head = lines
-            .next()
-            .unwrap_or_else(|| panic!("case {i}: oracle output ended"));
+        let head = lines.next().unwrap_or_else(|| panic!("case {i}: oracle output ended"));
         let n: usize = head
             .strip_prefix("deagg ")
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("case {i}: bad line {head:?}"));
-        let theirs: Vec<UserRecord> = (0..n)
-            .map(|_| parse_rec(lines.next().expect("rec")))
-            .collect();
-        let ours = decode(&c.outer_pk, c.outer_ehk, &c.data)
-            .unwrap_or_else(|e| panic!("case {i}: our decode failed: {e}"));
+        let theirs: Vec<UserRecord> = (0..n).map(|_| parse_rec(lines.next().expect("rec"))).collect();
+        let ours =
+            decode(&c.outer_pk, c.outer_ehk, &c.data).unwrap_or_else(|e| panic!("case {i}: our decode failed: {e}"));
         assert_eq!(ours.len(), theirs.len(), "case {i}: record count");
         // aws-kinesis-agg quirk: a record without explicit_hash_key_index is reported with
         // table entry 0 (the proto2 default index) whenever the table is non-empty.
@@ -598,9 +523,7 @@ fn oracle_aws_kinesis_agg() {
         assert_eq!(ours, expected, "case {i}: our decode");
 
         // Direction 2: Python aggregates the same records; the bytes must be identical.
-        let agg = lines
-            .next()
-            .unwrap_or_else(|| panic!("case {i}: oracle output ended"));
+        let agg = lines.next().unwrap_or_else(|| panic!("case {i}: oracle output ended"));
         if c.records.is_empty() {
             assert_eq!(agg, "agg -", "case {i}");
             continue;
@@ -608,16 +531,8 @@ fn oracle_aws_kinesis_agg() {
         let parts: Vec<&str> = agg.split(' ').collect();
         assert_eq!(parts.len(), 4, "case {i}: bad line {agg:?}");
         let ours = encode(&c.records);
-        assert_eq!(
-            parts[3],
-            hex::encode(&ours),
-            "case {i}: aggregated bytes differ"
-        );
-        assert_eq!(
-            parts[1],
-            hex::encode(&c.outer_pk),
-            "case {i}: outer partition key"
-        );
+        assert_eq!(parts[3], hex::encode(&ours), "case {i}: aggregated bytes differ");
+        assert_eq!(parts[1], hex::encode(&c.outer_pk), "case {i}: outer partition key");
         let their_outer_ehk = (parts[2] != "-").then(|| parts[2].parse::<u128>().expect("ehk"));
         assert_eq!(their_outer_ehk, c.outer_ehk, "case {i}: outer ehk");
         let back = decode("x", None, &hex::decode(parts[3]).expect("hex")).expect("decode theirs");

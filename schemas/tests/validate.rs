@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use inlet_schemas::events::{
-    BitrateChange, Death, DeviceType, Emitter, Envelope, Gameplay, Heartbeat, Hit, Kill, LevelUp,
-    Pause, PlayStart, PlaybackError, Platform, Purchase, RebufferEnd, RebufferStart, Resume, Seek,
-    SessionEnd, SessionStart, Shot, Stop, TargetKind, Viewing, envelope::Body, gameplay, viewing,
+    BitrateChange, Death, DeviceType, Emitter, Envelope, Gameplay, Heartbeat, Hit, Kill, LevelUp, Pause, Platform,
+    PlayStart, PlaybackError, Purchase, RebufferEnd, RebufferStart, Resume, Seek, SessionEnd, SessionStart, Shot, Stop,
+    TargetKind, Viewing, envelope::Body, gameplay, viewing,
 };
 use inlet_schemas::kind::kind_name;
 use inlet_schemas::validate::{FieldError, Invalid, Limits, MAX_ID_LEN, MAX_LABEL_LEN, validate};
@@ -62,14 +62,30 @@ fn viewing_kinds() -> Vec<viewing::Kind> {
     use viewing::Kind as K;
     vec![
         K::PlayStart(PlayStart { startup_ms: 850 }),
-        K::Heartbeat(Heartbeat { position_ms: 10_000, bitrate_kbps: 4_500, watched_ms: 10_000 }),
+        K::Heartbeat(Heartbeat {
+            position_ms: 10_000,
+            bitrate_kbps: 4_500,
+            watched_ms: 10_000,
+        }),
         K::Pause(Pause { position_ms: 12_000 }),
         K::Resume(Resume { position_ms: 12_000 }),
-        K::Seek(Seek { from_ms: 12_000, to_ms: 60_000 }),
+        K::Seek(Seek {
+            from_ms: 12_000,
+            to_ms: 60_000,
+        }),
         K::RebufferStart(RebufferStart { position_ms: 60_000 }),
-        K::RebufferEnd(RebufferEnd { position_ms: 60_000, duration_ms: 700 }),
-        K::BitrateChange(BitrateChange { from_kbps: 4_500, to_kbps: 2_000 }),
-        K::Error(PlaybackError { code: "E_DRM".into(), fatal: true }),
+        K::RebufferEnd(RebufferEnd {
+            position_ms: 60_000,
+            duration_ms: 700,
+        }),
+        K::BitrateChange(BitrateChange {
+            from_kbps: 4_500,
+            to_kbps: 2_000,
+        }),
+        K::Error(PlaybackError {
+            code: "E_DRM".into(),
+            fatal: true,
+        }),
         K::Stop(Stop { position_ms: 61_000 }),
     ]
 }
@@ -81,11 +97,20 @@ fn gameplay_kinds() -> Vec<gameplay::Kind> {
         K::SessionStart(SessionStart { map_id: "dust".into() }),
         K::SessionEnd(SessionEnd { duration_ms: 600_000 }),
         K::Shot(Shot { weapon: "bow".into() }),
-        K::Hit(Hit { damage: 12, target_kind: TargetKind::Goblin as i32 }),
-        K::Kill(Kill { target_kind: TargetKind::Dragon as i32 }),
+        K::Hit(Hit {
+            damage: 12,
+            target_kind: TargetKind::Goblin as i32,
+        }),
+        K::Kill(Kill {
+            target_kind: TargetKind::Dragon as i32,
+        }),
         K::Death(Death { cause: "lava".into() }),
         K::LevelUp(LevelUp { level: 2 }),
-        K::Purchase(Purchase { item_id: "sword".into(), amount_cents: 499, currency: "EUR".into() }),
+        K::Purchase(Purchase {
+            item_id: "sword".into(),
+            amount_cents: 499,
+            currency: "EUR".into(),
+        }),
     ]
 }
 
@@ -106,7 +131,11 @@ fn assert_only(event: &Envelope, field: &str, reason: &str) {
     let errors = errors(event);
     assert_eq!(errors.len(), 1, "expected one error, got {errors:?}");
     assert_eq!(errors[0].field, field, "{errors:?}");
-    assert!(errors[0].reason.contains(reason), "reason {:?} should contain {reason:?}", errors[0].reason);
+    assert!(
+        errors[0].reason.contains(reason),
+        "reason {:?} should contain {reason:?}",
+        errors[0].reason
+    );
 }
 
 #[track_caller]
@@ -240,7 +269,10 @@ fn event_id_must_be_a_canonical_uuid_v7() {
         let mut e = viewing_event(viewing_kinds().remove(0));
         e.event_id = id.into();
         assert_only(&e, "event_id", "is not a UUIDv7 in canonical form");
-        assert_eq!(errors(&e)[0].reason, format!("{id:?} is not a UUIDv7 in canonical form"));
+        assert_eq!(
+            errors(&e)[0].reason,
+            format!("{id:?} is not a UUIDv7 in canonical form")
+        );
     }
     // Upper case and every RFC 4122 variant nibble are fine.
     for id in [
@@ -263,7 +295,10 @@ fn a_huge_event_id_is_truncated_in_the_reason() {
     let errors = errors(&e);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].field, "event_id");
-    assert_eq!(errors[0].reason, format!("{:?} is not a UUIDv7 in canonical form", "x".repeat(40)));
+    assert_eq!(
+        errors[0].reason,
+        format!("{:?} is not a UUIDv7 in canonical form", "x".repeat(40))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -296,7 +331,10 @@ fn both_times_missing_are_two_errors() {
     let fields: Vec<_> = errors(&e).into_iter().map(|f| (f.field, f.reason)).collect();
     assert_eq!(
         fields,
-        vec![("receive_time_ms", "missing".to_owned()), ("event_time_ms", "missing".to_owned())]
+        vec![
+            ("receive_time_ms", "missing".to_owned()),
+            ("event_time_ms", "missing".to_owned())
+        ]
     );
 }
 
@@ -336,7 +374,10 @@ fn event_time_too_far_behind_receive_time() {
 
 #[test]
 fn time_limits_come_from_the_limits_argument() {
-    let limits = Limits { max_future_ms: 10, max_past_ms: 20 };
+    let limits = Limits {
+        max_future_ms: 10,
+        max_past_ms: 20,
+    };
     let mut e = viewing_event(viewing_kinds().remove(0));
     e.receive_time_ms = T0;
     e.event_time_ms = T0 + 10;
@@ -396,14 +437,26 @@ fn app_version_over_32_characters() {
 
 #[test]
 fn unknown_device_type() {
-    assert_only(&with_emitter(|e| e.device_type = 99), "emitter.device_type", "unknown enum value 99");
-    assert_only(&with_emitter(|e| e.device_type = -1), "emitter.device_type", "unknown enum value -1");
+    assert_only(
+        &with_emitter(|e| e.device_type = 99),
+        "emitter.device_type",
+        "unknown enum value 99",
+    );
+    assert_only(
+        &with_emitter(|e| e.device_type = -1),
+        "emitter.device_type",
+        "unknown enum value -1",
+    );
     assert_valid(&with_emitter(|e| e.device_type = DeviceType::Web as i32));
 }
 
 #[test]
 fn unknown_platform() {
-    assert_only(&with_emitter(|e| e.platform = 99), "emitter.platform", "unknown enum value 99");
+    assert_only(
+        &with_emitter(|e| e.platform = 99),
+        "emitter.platform",
+        "unknown enum value 99",
+    );
     assert_valid(&with_emitter(|e| e.platform = Platform::Switch as i32));
 }
 
@@ -473,12 +526,20 @@ fn gameplay_required_ids() {
 
 #[test]
 fn missing_viewing_kind() {
-    assert_only(&with_viewing(|v| v.kind = None), "viewing.kind", "missing: no viewing event kind is set");
+    assert_only(
+        &with_viewing(|v| v.kind = None),
+        "viewing.kind",
+        "missing: no viewing event kind is set",
+    );
 }
 
 #[test]
 fn missing_gameplay_kind() {
-    assert_only(&with_gameplay(|g| g.kind = None), "gameplay.kind", "missing: no gameplay event kind is set");
+    assert_only(
+        &with_gameplay(|g| g.kind = None),
+        "gameplay.kind",
+        "missing: no gameplay event kind is set",
+    );
 }
 
 #[test]
@@ -486,43 +547,97 @@ fn negative_values_of_every_non_negative_field() {
     use gameplay::Kind as G;
     use viewing::Kind as V;
     let cases: Vec<(&str, Envelope)> = vec![
-        ("viewing.play_start.startup_ms", viewing_event(V::PlayStart(PlayStart { startup_ms: -1 }))),
+        (
+            "viewing.play_start.startup_ms",
+            viewing_event(V::PlayStart(PlayStart { startup_ms: -1 })),
+        ),
         (
             "viewing.heartbeat.position_ms",
-            viewing_event(V::Heartbeat(Heartbeat { position_ms: -1, bitrate_kbps: 1, watched_ms: 1 })),
+            viewing_event(V::Heartbeat(Heartbeat {
+                position_ms: -1,
+                bitrate_kbps: 1,
+                watched_ms: 1,
+            })),
         ),
         (
             "viewing.heartbeat.bitrate_kbps",
-            viewing_event(V::Heartbeat(Heartbeat { position_ms: 1, bitrate_kbps: -1, watched_ms: 1 })),
+            viewing_event(V::Heartbeat(Heartbeat {
+                position_ms: 1,
+                bitrate_kbps: -1,
+                watched_ms: 1,
+            })),
         ),
         (
             "viewing.heartbeat.watched_ms",
-            viewing_event(V::Heartbeat(Heartbeat { position_ms: 1, bitrate_kbps: 1, watched_ms: -1 })),
+            viewing_event(V::Heartbeat(Heartbeat {
+                position_ms: 1,
+                bitrate_kbps: 1,
+                watched_ms: -1,
+            })),
         ),
-        ("viewing.pause.position_ms", viewing_event(V::Pause(Pause { position_ms: -1 }))),
-        ("viewing.resume.position_ms", viewing_event(V::Resume(Resume { position_ms: -1 }))),
-        ("viewing.seek.from_ms", viewing_event(V::Seek(Seek { from_ms: -1, to_ms: 1 }))),
-        ("viewing.seek.to_ms", viewing_event(V::Seek(Seek { from_ms: 1, to_ms: -1 }))),
-        ("viewing.rebuffer_start.position_ms", viewing_event(V::RebufferStart(RebufferStart { position_ms: -1 }))),
+        (
+            "viewing.pause.position_ms",
+            viewing_event(V::Pause(Pause { position_ms: -1 })),
+        ),
+        (
+            "viewing.resume.position_ms",
+            viewing_event(V::Resume(Resume { position_ms: -1 })),
+        ),
+        (
+            "viewing.seek.from_ms",
+            viewing_event(V::Seek(Seek { from_ms: -1, to_ms: 1 })),
+        ),
+        (
+            "viewing.seek.to_ms",
+            viewing_event(V::Seek(Seek { from_ms: 1, to_ms: -1 })),
+        ),
+        (
+            "viewing.rebuffer_start.position_ms",
+            viewing_event(V::RebufferStart(RebufferStart { position_ms: -1 })),
+        ),
         (
             "viewing.rebuffer_end.position_ms",
-            viewing_event(V::RebufferEnd(RebufferEnd { position_ms: -1, duration_ms: 1 })),
+            viewing_event(V::RebufferEnd(RebufferEnd {
+                position_ms: -1,
+                duration_ms: 1,
+            })),
         ),
         (
             "viewing.rebuffer_end.duration_ms",
-            viewing_event(V::RebufferEnd(RebufferEnd { position_ms: 1, duration_ms: -1 })),
+            viewing_event(V::RebufferEnd(RebufferEnd {
+                position_ms: 1,
+                duration_ms: -1,
+            })),
         ),
         (
             "viewing.bitrate_change.from_kbps",
-            viewing_event(V::BitrateChange(BitrateChange { from_kbps: -1, to_kbps: 1 })),
+            viewing_event(V::BitrateChange(BitrateChange {
+                from_kbps: -1,
+                to_kbps: 1,
+            })),
         ),
         (
             "viewing.bitrate_change.to_kbps",
-            viewing_event(V::BitrateChange(BitrateChange { from_kbps: 1, to_kbps: -1 })),
+            viewing_event(V::BitrateChange(BitrateChange {
+                from_kbps: 1,
+                to_kbps: -1,
+            })),
         ),
-        ("viewing.stop.position_ms", viewing_event(V::Stop(Stop { position_ms: -1 }))),
-        ("gameplay.session_end.duration_ms", gameplay_event(G::SessionEnd(SessionEnd { duration_ms: -1 }))),
-        ("gameplay.hit.damage", gameplay_event(G::Hit(Hit { damage: -1, target_kind: 1 }))),
+        (
+            "viewing.stop.position_ms",
+            viewing_event(V::Stop(Stop { position_ms: -1 })),
+        ),
+        (
+            "gameplay.session_end.duration_ms",
+            gameplay_event(G::SessionEnd(SessionEnd { duration_ms: -1 })),
+        ),
+        (
+            "gameplay.hit.damage",
+            gameplay_event(G::Hit(Hit {
+                damage: -1,
+                target_kind: 1,
+            })),
+        ),
         (
             "gameplay.purchase.amount_cents",
             gameplay_event(G::Purchase(Purchase {
@@ -535,18 +650,32 @@ fn negative_values_of_every_non_negative_field() {
     for (field, event) in &cases {
         assert_eq!(
             errors(event),
-            vec![FieldError { field, reason: "-1 is negative".into() }],
+            vec![FieldError {
+                field,
+                reason: "-1 is negative".into()
+            }],
             "{field}"
         );
     }
     // i64::MIN is reported too (no overflow).
-    let e = viewing_event(V::RebufferEnd(RebufferEnd { position_ms: 0, duration_ms: i64::MIN }));
-    assert_only(&e, "viewing.rebuffer_end.duration_ms", &format!("{} is negative", i64::MIN));
+    let e = viewing_event(V::RebufferEnd(RebufferEnd {
+        position_ms: 0,
+        duration_ms: i64::MIN,
+    }));
+    assert_only(
+        &e,
+        "viewing.rebuffer_end.duration_ms",
+        &format!("{} is negative", i64::MIN),
+    );
 }
 
 #[test]
 fn two_negative_fields_of_one_kind_are_both_reported() {
-    let e = viewing_event(viewing::Kind::Heartbeat(Heartbeat { position_ms: -1, bitrate_kbps: -2, watched_ms: -3 }));
+    let e = viewing_event(viewing::Kind::Heartbeat(Heartbeat {
+        position_ms: -1,
+        bitrate_kbps: -2,
+        watched_ms: -3,
+    }));
     let got: Vec<_> = errors(&e).into_iter().map(|f| (f.field, f.reason)).collect();
     assert_eq!(
         got,
@@ -560,19 +689,30 @@ fn two_negative_fields_of_one_kind_are_both_reported() {
 
 #[test]
 fn playback_error_code_required() {
-    let e = viewing_event(viewing::Kind::Error(PlaybackError { code: String::new(), fatal: false }));
+    let e = viewing_event(viewing::Kind::Error(PlaybackError {
+        code: String::new(),
+        fatal: false,
+    }));
     assert_only(&e, "viewing.error.code", "missing");
-    let e = viewing_event(viewing::Kind::Error(PlaybackError { code: "c".repeat(65), fatal: false }));
+    let e = viewing_event(viewing::Kind::Error(PlaybackError {
+        code: "c".repeat(65),
+        fatal: false,
+    }));
     assert_only(&e, "viewing.error.code", "65 characters, over the limit of 64");
 }
 
 #[test]
 fn unknown_target_kind() {
-    let e = gameplay_event(gameplay::Kind::Hit(Hit { damage: 5, target_kind: 99 }));
+    let e = gameplay_event(gameplay::Kind::Hit(Hit {
+        damage: 5,
+        target_kind: 99,
+    }));
     assert_only(&e, "gameplay.hit.target_kind", "unknown enum value 99");
     let e = gameplay_event(gameplay::Kind::Kill(Kill { target_kind: 99 }));
     assert_only(&e, "gameplay.kill.target_kind", "unknown enum value 99");
-    let e = gameplay_event(gameplay::Kind::Kill(Kill { target_kind: TargetKind::Boss as i32 }));
+    let e = gameplay_event(gameplay::Kind::Kill(Kill {
+        target_kind: TargetKind::Boss as i32,
+    }));
     assert_valid(&e);
 }
 
@@ -582,7 +722,10 @@ fn level_below_one() {
         let e = gameplay_event(gameplay::Kind::LevelUp(LevelUp { level }));
         assert_eq!(
             errors(&e),
-            vec![FieldError { field: "gameplay.level_up.level", reason: format!("{level} is below 1") }]
+            vec![FieldError {
+                field: "gameplay.level_up.level",
+                reason: format!("{level} is below 1")
+            }]
         );
     }
     assert_valid(&gameplay_event(gameplay::Kind::LevelUp(LevelUp { level: 1 })));
@@ -591,10 +734,18 @@ fn level_below_one() {
 #[test]
 fn purchase_item_id() {
     let p = |item_id: String| {
-        gameplay_event(gameplay::Kind::Purchase(Purchase { item_id, amount_cents: 1, currency: "USD".into() }))
+        gameplay_event(gameplay::Kind::Purchase(Purchase {
+            item_id,
+            amount_cents: 1,
+            currency: "USD".into(),
+        }))
     };
     assert_only(&p(String::new()), "gameplay.purchase.item_id", "missing");
-    assert_only(&p("i".repeat(65)), "gameplay.purchase.item_id", "65 characters, over the limit of 64");
+    assert_only(
+        &p("i".repeat(65)),
+        "gameplay.purchase.item_id",
+        "65 characters, over the limit of 64",
+    );
     assert_valid(&p("i".repeat(64)));
 }
 
@@ -625,7 +776,10 @@ fn gameplay_labels_over_64_characters() {
     use gameplay::Kind as G;
     let long = "l".repeat(65);
     let cases = [
-        ("gameplay.session_start.map_id", G::SessionStart(SessionStart { map_id: long.clone() })),
+        (
+            "gameplay.session_start.map_id",
+            G::SessionStart(SessionStart { map_id: long.clone() }),
+        ),
         ("gameplay.shot.weapon", G::Shot(Shot { weapon: long.clone() })),
         ("gameplay.death.cause", G::Death(Death { cause: long.clone() })),
     ];
@@ -639,16 +793,28 @@ fn gameplay_labels_over_64_characters() {
 
 #[test]
 fn three_problems_are_reported_in_order() {
-    let mut e = viewing_event(viewing::Kind::RebufferEnd(RebufferEnd { position_ms: 0, duration_ms: -5 }));
+    let mut e = viewing_event(viewing::Kind::RebufferEnd(RebufferEnd {
+        position_ms: 0,
+        duration_ms: -5,
+    }));
     e.event_id.clear();
     e.emitter.as_mut().unwrap().country = "usa".into();
     let errors = errors(&e);
     assert_eq!(
         errors,
         vec![
-            FieldError { field: "event_id", reason: "missing".into() },
-            FieldError { field: "emitter.country", reason: "\"usa\" is not an ISO 3166-1 alpha-2 code".into() },
-            FieldError { field: "viewing.rebuffer_end.duration_ms", reason: "-5 is negative".into() },
+            FieldError {
+                field: "event_id",
+                reason: "missing".into()
+            },
+            FieldError {
+                field: "emitter.country",
+                reason: "\"usa\" is not an ISO 3166-1 alpha-2 code".into()
+            },
+            FieldError {
+                field: "viewing.rebuffer_end.duration_ms",
+                reason: "-5 is negative".into()
+            },
         ]
     );
 }
@@ -659,7 +825,16 @@ fn first_and_display() {
     e.emitter = None;
     let invalid = check(&e).unwrap_err();
     assert_eq!(invalid.0.len(), 2);
-    assert_eq!(invalid.first(), &FieldError { field: "emitter", reason: "missing".into() });
+    assert_eq!(
+        invalid.first(),
+        &FieldError {
+            field: "emitter",
+            reason: "missing".into()
+        }
+    );
     assert_eq!(invalid.first().to_string(), "emitter: missing");
-    assert_eq!(invalid.to_string(), "invalid event: emitter: missing; gameplay.game_id: missing");
+    assert_eq!(
+        invalid.to_string(),
+        "invalid event: emitter: missing; gameplay.game_id: missing"
+    );
 }

@@ -10,7 +10,11 @@ use inlet_rollup::{GameAgg, GameRow, ViewingAgg, ViewingRow};
 use std::collections::BTreeMap;
 
 fn record(i: usize) -> PutRecord {
-    PutRecord { partition_key: format!("key-{}", i % 37), explicit_hash_key: None, data: Bytes::from(format!("payload-{i}")) }
+    PutRecord {
+        partition_key: format!("key-{}", i % 37),
+        explicit_hash_key: None,
+        data: Bytes::from(format!("payload-{i}")),
+    }
 }
 
 async fn read_all(reader: &dyn StreamReader, shard: &ShardId, from: StartPosition) -> Vec<Record> {
@@ -37,16 +41,34 @@ pub async fn stream_round_trip(writer: &dyn StreamWriter, reader: &dyn StreamRea
     }
     let mut per_shard: BTreeMap<ShardId, Vec<(SequenceNumber, &PutRecord)>> = BTreeMap::new();
     for (r, o) in records.iter().zip(&outcomes) {
-        let PutOutcome::Written { shard, sequence } = o else { panic!("put failed: {o:?}") };
-        let owner = shards.iter().find(|s| &s.id == shard).expect("landed on an unknown shard");
-        assert!(owner.hash_range.contains(r.hash_key()), "record landed outside its shard's hash key range");
+        let PutOutcome::Written { shard, sequence } = o else {
+            panic!("put failed: {o:?}")
+        };
+        let owner = shards
+            .iter()
+            .find(|s| &s.id == shard)
+            .expect("landed on an unknown shard");
+        assert!(
+            owner.hash_range.contains(r.hash_key()),
+            "record landed outside its shard's hash key range"
+        );
         per_shard.entry(shard.clone()).or_default().push((sequence.clone(), r));
     }
-    assert!(per_shard.len() >= 2, "37 partition keys should spread over several shards");
+    assert!(
+        per_shard.len() >= 2,
+        "37 partition keys should spread over several shards"
+    );
     for (shard, written) in &per_shard {
-        assert!(written.windows(2).all(|w| w[0].0 < w[1].0), "sequence numbers must grow in put order");
+        assert!(
+            written.windows(2).all(|w| w[0].0 < w[1].0),
+            "sequence numbers must grow in put order"
+        );
         let read = read_all(reader, shard, StartPosition::TrimHorizon).await;
-        assert_eq!(read.len(), written.len(), "shard {shard}: read back a different number of records");
+        assert_eq!(
+            read.len(),
+            written.len(),
+            "shard {shard}: read back a different number of records"
+        );
         for (got, (seq, sent)) in read.iter().zip(written) {
             assert_eq!(&got.sequence, seq);
             assert_eq!(got.partition_key, sent.partition_key);
@@ -56,10 +78,21 @@ pub async fn stream_round_trip(writer: &dyn StreamWriter, reader: &dyn StreamRea
         let at = read_all(reader, shard, StartPosition::AtSequence(third.clone())).await;
         assert_eq!(&at[0].sequence, third, "AT_SEQUENCE_NUMBER starts at that record");
         let after = read_all(reader, shard, StartPosition::AfterSequence(third.clone())).await;
-        assert_eq!(after.len() + 1, at.len(), "AFTER_SEQUENCE_NUMBER skips exactly that record");
+        assert_eq!(
+            after.len() + 1,
+            at.len(),
+            "AFTER_SEQUENCE_NUMBER skips exactly that record"
+        );
         let ts = read_all(reader, shard, StartPosition::AtTimestamp(read[0].arrival_ms)).await;
-        assert_eq!(ts.len(), read.len(), "AT_TIMESTAMP of the first arrival reads everything");
-        assert!(read_all(reader, shard, StartPosition::Latest).await.is_empty(), "LATEST reads only new records");
+        assert_eq!(
+            ts.len(),
+            read.len(),
+            "AT_TIMESTAMP of the first arrival reads everything"
+        );
+        assert!(
+            read_all(reader, shard, StartPosition::Latest).await.is_empty(),
+            "LATEST reads only new records"
+        );
     }
 }
 
@@ -67,32 +100,66 @@ pub async fn stream_round_trip(writer: &dyn StreamWriter, reader: &dyn StreamRea
 pub async fn stream_explicit_hash_key(writer: &dyn StreamWriter) {
     let shards = writer.open_shards().await.unwrap();
     let last = shards.iter().max_by_key(|s| s.hash_range.start).unwrap();
-    let r = PutRecord { partition_key: "a".into(), explicit_hash_key: Some(last.hash_range.end), data: Bytes::from_static(b"x") };
+    let r = PutRecord {
+        partition_key: "a".into(),
+        explicit_hash_key: Some(last.hash_range.end),
+        data: Bytes::from_static(b"x"),
+    };
     let out = writer.put_records(&[r]).await.unwrap();
-    assert!(matches!(&out[0], PutOutcome::Written { shard, .. } if shard == &last.id), "{out:?}");
+    assert!(
+        matches!(&out[0], PutOutcome::Written { shard, .. } if shard == &last.id),
+        "{out:?}"
+    );
 }
 
 fn shard(i: u32) -> Shard {
-    Shard { id: ShardId::from_index(i), hash_range: HashKeyRange::ALL, parent: None, adjacent_parent: None, closed: false }
+    Shard {
+        id: ShardId::from_index(i),
+        hash_range: HashKeyRange::ALL,
+        parent: None,
+        adjacent_parent: None,
+        closed: false,
+    }
 }
 
 fn viewing(minute: i64, title: &str, events: i64, viewer: &str) -> ViewingRow {
-    let mut agg = ViewingAgg { events, plays: events, watch_ms: 10 * events, ..Default::default() };
+    let mut agg = ViewingAgg {
+        events,
+        plays: events,
+        watch_ms: 10 * events,
+        ..Default::default()
+    };
     agg.viewers.insert(viewer.as_bytes());
     agg.startup_ms.insert(100 * events);
-    ViewingRow { minute, title_id: title.into(), agg }
+    ViewingRow {
+        minute,
+        title_id: title.into(),
+        agg,
+    }
 }
 
 fn game(minute: i64, game: &str, events: i64) -> GameRow {
-    let mut agg = GameAgg { events, shots: events, revenue_cents: 99 * events, ..Default::default() };
+    let mut agg = GameAgg {
+        events,
+        shots: events,
+        revenue_cents: 99 * events,
+        ..Default::default()
+    };
     agg.players.insert(b"p1");
-    GameRow { minute, game_id: game.into(), agg }
+    GameRow {
+        minute,
+        game_id: game.into(),
+        agg,
+    }
 }
 
 fn commit(token: &LeaseToken, seq: u64, rows: Vec<ViewingRow>) -> ShardCommit {
     ShardCommit {
         token: token.clone(),
-        checkpoint: Some(Checkpoint { sequence: SequenceNumber::from_u64(seq), sub_sequence: 3 }),
+        checkpoint: Some(Checkpoint {
+            sequence: SequenceNumber::from_u64(seq),
+            sub_sequence: 3,
+        }),
         watermark_ms: Some(seq as i64 * 1000),
         viewing: rows,
         games: vec![game(10, "g", 2)],
@@ -124,10 +191,21 @@ pub async fn lease_lifecycle(store: &dyn LeaseStore) {
     let l0 = &leases[0];
     assert!(l0.owner.is_none() && l0.checkpoint.is_none() && l0.is_available(0));
 
-    let a = store.take(&l0.shard, l0.counter, "a", 1_000).await.unwrap().expect("free lease is taken");
-    assert!(store.take(&l0.shard, l0.counter, "b", 1_000).await.unwrap().is_none(), "a stale counter cannot take");
+    let a = store
+        .take(&l0.shard, l0.counter, "a", 1_000)
+        .await
+        .unwrap()
+        .expect("free lease is taken");
+    assert!(
+        store.take(&l0.shard, l0.counter, "b", 1_000).await.unwrap().is_none(),
+        "a stale counter cannot take"
+    );
     assert!(store.renew(&a, 2_000).await.unwrap());
-    let b = store.take(&l0.shard, a.counter, "b", 3_000).await.unwrap().expect("b takes with the current counter");
+    let b = store
+        .take(&l0.shard, a.counter, "b", 3_000)
+        .await
+        .unwrap()
+        .expect("b takes with the current counter");
     assert!(b.counter > a.counter, "taking bumps the counter");
     assert!(!store.renew(&a, 4_000).await.unwrap(), "the old holder cannot renew");
     store.release(&a).await.unwrap();
@@ -141,24 +219,61 @@ pub async fn lease_lifecycle(store: &dyn LeaseStore) {
 /// Commits are atomic, cumulative (a rewrite replaces) and fenced by the lease counter.
 pub async fn warehouse_commits<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
     w.ensure_leases(&[shard(0), shard(1)]).await.unwrap();
-    let t0 = w.take(&ShardId::from_index(0), 0, "a", i64::MAX).await.unwrap().unwrap();
-    let t1 = w.take(&ShardId::from_index(1), 0, "a", i64::MAX).await.unwrap().unwrap();
+    let t0 = w
+        .take(&ShardId::from_index(0), 0, "a", i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    let t1 = w
+        .take(&ShardId::from_index(1), 0, "a", i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
 
-    w.commit(&commit(&t0, 5, vec![viewing(10, "t", 1, "v1")])).await.unwrap();
+    w.commit(&commit(&t0, 5, vec![viewing(10, "t", 1, "v1")]))
+        .await
+        .unwrap();
     // The same windows again, cumulative: they replace the stored rows.
-    w.commit(&commit(&t0, 6, vec![viewing(10, "t", 3, "v1")])).await.unwrap();
-    w.commit(&commit(&t1, 9, vec![viewing(10, "t", 2, "v2"), viewing(11, "t", 1, "v3")])).await.unwrap();
+    w.commit(&commit(&t0, 6, vec![viewing(10, "t", 3, "v1")]))
+        .await
+        .unwrap();
+    w.commit(&commit(
+        &t1,
+        9,
+        vec![viewing(10, "t", 2, "v2"), viewing(11, "t", 1, "v3")],
+    ))
+    .await
+    .unwrap();
 
-    let lease = w.list().await.unwrap().into_iter().find(|l| l.shard == t0.shard).unwrap();
-    assert_eq!(lease.checkpoint, Some(Checkpoint { sequence: SequenceNumber::from_u64(6), sub_sequence: 3 }));
+    let lease = w
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.shard == t0.shard)
+        .unwrap();
+    assert_eq!(
+        lease.checkpoint,
+        Some(Checkpoint {
+            sequence: SequenceNumber::from_u64(6),
+            sub_sequence: 3
+        })
+    );
     assert_eq!(lease.watermark_ms, Some(6000));
 
     let merged = w.viewing_rollups(0, 100).await.unwrap();
     assert_eq!(merged.len(), 2);
-    assert_eq!(merged[0].agg.events, 5, "partials of two shards merge; a rewrite replaced, not added");
+    assert_eq!(
+        merged[0].agg.events, 5,
+        "partials of two shards merge; a rewrite replaced, not added"
+    );
     assert_eq!(merged[0].agg.viewers.estimate(), 2);
     assert_eq!(merged[0].agg.startup_ms.count(), 2);
-    assert_eq!(w.viewing_rollups(11, 12).await.unwrap().len(), 1, "minute ranges are half-open");
+    assert_eq!(
+        w.viewing_rollups(11, 12).await.unwrap().len(),
+        1,
+        "minute ranges are half-open"
+    );
     let games = w.game_rollups(0, 100).await.unwrap();
     assert_eq!(games[0].agg.events, 4);
     assert_eq!(games[0].agg.revenue_cents, 4 * 99);
@@ -171,17 +286,29 @@ pub async fn warehouse_commits<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
     // A zombie: b takes shard 0; a's commit must fail and change nothing.
     let before = (w.viewing_rollups(0, 100).await.unwrap(), w.totals().await.unwrap());
     let _b = w.take(&t0.shard, t0.counter, "b", i64::MAX).await.unwrap().unwrap();
-    let err = w.commit(&commit(&t0, 7, vec![viewing(10, "t", 100, "zombie")])).await.unwrap_err();
+    let err = w
+        .commit(&commit(&t0, 7, vec![viewing(10, "t", 100, "zombie")]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, WarehouseError::LeaseLost { .. }), "{err:?}");
     let after = (w.viewing_rollups(0, 100).await.unwrap(), w.totals().await.unwrap());
     assert_eq!(before, after, "a fenced-off commit changes nothing");
-    let lease = w.list().await.unwrap().into_iter().find(|l| l.shard == t0.shard).unwrap();
+    let lease = w
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.shard == t0.shard)
+        .unwrap();
     assert_eq!(lease.checkpoint.unwrap().sequence, SequenceNumber::from_u64(6));
 
     let totals = w.totals().await.unwrap();
     assert_eq!(totals.aggregated, 3 + 2 + 1 + 2 + 2);
     // Dead letters are keyed by position: the rewrite of shard 0 at seq 5 and 6 gave two.
-    assert_eq!(totals.dead_letters, vec![(DeadLetterKind::Invalid, Some("viewing.title_id".into()), 3)]);
+    assert_eq!(
+        totals.dead_letters,
+        vec![(DeadLetterKind::Invalid, Some("viewing.title_id".into()), 3)]
+    );
     let dl = w.dead_letters(10).await.unwrap();
     assert_eq!(dl.len(), 3);
     assert_eq!(dl[0].data, Bytes::from_static(b"raw"));
@@ -190,6 +317,12 @@ pub async fn warehouse_commits<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
     let mut end = commit(&t1, 10, vec![]);
     end.shard_end = true;
     w.commit(&end).await.unwrap();
-    let lease = w.list().await.unwrap().into_iter().find(|l| l.shard == t1.shard).unwrap();
+    let lease = w
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.shard == t1.shard)
+        .unwrap();
     assert!(lease.finished && !lease.is_available(0));
 }

@@ -118,7 +118,10 @@ mod tests {
 
     #[test]
     fn checkpoint_covers() {
-        let c = Checkpoint { sequence: SequenceNumber::from_u64(10), sub_sequence: 2 };
+        let c = Checkpoint {
+            sequence: SequenceNumber::from_u64(10),
+            sub_sequence: 2,
+        };
         assert!(c.covers(&SequenceNumber::from_u64(9), 100));
         assert!(c.covers(&SequenceNumber::from_u64(10), 2));
         assert!(!c.covers(&SequenceNumber::from_u64(10), 3));

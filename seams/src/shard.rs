@@ -41,7 +41,10 @@ pub struct HashKeyRange {
 
 impl HashKeyRange {
     /// The whole key space.
-    pub const ALL: HashKeyRange = HashKeyRange { start: 0, end: u128::MAX };
+    pub const ALL: HashKeyRange = HashKeyRange {
+        start: 0,
+        end: u128::MAX,
+    };
 
     /// Whether `key` falls in the range.
     pub fn contains(&self, key: u128) -> bool {

@@ -18,7 +18,8 @@ pub struct PutRecord {
 impl PutRecord {
     /// The hash key that decides the record's shard.
     pub fn hash_key(&self) -> u128 {
-        self.explicit_hash_key.unwrap_or_else(|| crate::shard::hash_key(&self.partition_key))
+        self.explicit_hash_key
+            .unwrap_or_else(|| crate::shard::hash_key(&self.partition_key))
     }
 }
 
@@ -56,8 +57,11 @@ pub struct WriteLimits {
 
 impl WriteLimits {
     /// Kinesis Data Streams' limits (default 1 MiB maximum record size).
-    pub const KINESIS: WriteLimits =
-        WriteLimits { max_record_bytes: 1 << 20, max_records_per_put: 500, max_bytes_per_put: 10 << 20 };
+    pub const KINESIS: WriteLimits = WriteLimits {
+        max_record_bytes: 1 << 20,
+        max_records_per_put: 500,
+        max_bytes_per_put: 10 << 20,
+    };
 }
 
 /// A stream's error.

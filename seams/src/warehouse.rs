@@ -22,8 +22,12 @@ pub enum DeadLetterKind {
 
 impl DeadLetterKind {
     /// Every kind, in a stable order.
-    pub const ALL: [DeadLetterKind; 4] =
-        [DeadLetterKind::CorruptRecord, DeadLetterKind::Malformed, DeadLetterKind::Invalid, DeadLetterKind::Late];
+    pub const ALL: [DeadLetterKind; 4] = [
+        DeadLetterKind::CorruptRecord,
+        DeadLetterKind::Malformed,
+        DeadLetterKind::Invalid,
+        DeadLetterKind::Late,
+    ];
 
     /// Stable name, used in storage, metrics and reports.
     pub fn as_str(self) -> &'static str {

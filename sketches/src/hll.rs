@@ -256,8 +256,7 @@ impl PartialEq for Hll {
             (Repr::Sparse(a), Repr::Sparse(b)) => a == b,
             (Repr::Dense(a), Repr::Dense(b)) => a == b,
             (Repr::Sparse(s), Repr::Dense(d)) | (Repr::Dense(d), Repr::Sparse(s)) => {
-                d.iter().filter(|&&r| r != 0).count() == s.len()
-                    && s.iter().all(|&(i, r)| d[usize::from(i)] == r)
+                d.iter().filter(|&&r| r != 0).count() == s.len() && s.iter().all(|&(i, r)| d[usize::from(i)] == r)
             }
         }
     }
@@ -387,11 +386,7 @@ mod tests {
         while h.nonzero_registers() < SPARSE_MAX {
             h.insert(&v.to_le_bytes());
             v += 1;
-            assert!(
-                is_sparse(&h),
-                "went dense at {} registers",
-                h.nonzero_registers()
-            );
+            assert!(is_sparse(&h), "went dense at {} registers", h.nonzero_registers());
         }
         while h.nonzero_registers() == SPARSE_MAX {
             h.insert(&v.to_le_bytes());

@@ -56,10 +56,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, SketchError> {
-        let byte = *self
-            .buf
-            .get(self.pos)
-            .ok_or(SketchError::Truncated { what })?;
+        let byte = *self.buf.get(self.pos).ok_or(SketchError::Truncated { what })?;
         self.pos += 1;
         Ok(byte)
     }
@@ -145,16 +142,7 @@ mod tests {
 
     #[test]
     fn varint_round_trips_at_edges() {
-        for v in [
-            0,
-            1,
-            127,
-            128,
-            16_383,
-            16_384,
-            u128::from(u64::MAX),
-            u128::MAX,
-        ] {
+        for v in [0, 1, 127, 128, 16_383, 16_384, u128::from(u64::MAX), u128::MAX] {
             let bytes = enc(v);
             let mut r = Reader::new(&bytes);
             assert_eq!(r.u128("v"), Ok(v));
@@ -183,10 +171,7 @@ mod tests {
                 what: "over-long varint"
             })
         );
-        assert_eq!(
-            Reader::new(&[0x80]).u64("v"),
-            Err(SketchError::Truncated { what: "v" })
-        );
+        assert_eq!(Reader::new(&[0x80]).u64("v"), Err(SketchError::Truncated { what: "v" }));
     }
 
     #[test]

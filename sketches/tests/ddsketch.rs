@@ -92,10 +92,7 @@ fn golden_0_1_100_1000() {
     let decoded = QuantileSketch::from_bytes(&golden).unwrap();
     assert_eq!(decoded, s);
     assert_eq!(decoded.to_bytes(), golden);
-    assert_eq!(
-        QS.map(|q| s.quantile(q)),
-        [0, 1, 100, 100, 100, 1000].map(Some)
-    );
+    assert_eq!(QS.map(|q| s.quantile(q)), [0, 1, 100, 100, 100, 1000].map(Some));
 }
 
 #[test]
@@ -108,12 +105,7 @@ fn decode_rejects_malformed_input() {
         (vec![], E::Empty),
         (vec![9, 0, 0, 0, 0, 0, 0], E::UnsupportedVersion(9)),
         (vec![1, 0, 0, 0, 0], E::Truncated { what: "sum" }),
-        (
-            valid[..8].to_vec(),
-            E::Truncated {
-                what: "bucket index",
-            },
-        ),
+        (valid[..8].to_vec(), E::Truncated { what: "bucket index" }),
         (
             valid[..9].to_vec(),
             E::Truncated {
@@ -123,10 +115,7 @@ fn decode_rejects_malformed_input() {
         ([&valid[..], &[0]].concat(), E::TrailingBytes { count: 1 }),
         (
             vec![1, 2, 0, 10, 10, 20, 1, 0xa2, 0x01, 1],
-            E::CountMismatch {
-                declared: 2,
-                actual: 1,
-            },
+            E::CountMismatch { declared: 2, actual: 1 },
         ),
         (
             vec![1, 1, 0, 10, 10, 10, 1, 0xa2, 0x01, 0],
@@ -162,9 +151,7 @@ fn decode_rejects_malformed_input() {
         ),
         (
             [
-                &[
-                    1u8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
-                ][..],
+                &[1u8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f][..],
                 &[0; 5],
             ]
             .concat(),
@@ -202,11 +189,7 @@ fn decode_rejects_malformed_input() {
         ),
     ];
     for (bytes, want) in cases {
-        assert_eq!(
-            QuantileSketch::from_bytes(&bytes),
-            Err(want),
-            "input {bytes:02x?}"
-        );
+        assert_eq!(QuantileSketch::from_bytes(&bytes), Err(want), "input {bytes:02x?}");
     }
 }
 

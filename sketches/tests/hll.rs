@@ -37,11 +37,7 @@ fn small_sets_are_exact_within_one() {
     assert_eq!(h.estimate(), 0);
     for n in 1u64..=100 {
         h.insert(format!("user-{n}").as_bytes());
-        assert!(
-            h.estimate().abs_diff(n) <= 1,
-            "n={n} estimate={}",
-            h.estimate()
-        );
+        assert!(h.estimate().abs_diff(n) <= 1, "n={n} estimate={}", h.estimate());
     }
 }
 
@@ -162,18 +158,9 @@ fn decode_rejects_malformed_input() {
             vec![1, 14, 0, 2, 5, 1, 0, 2],
             E::NonIncreasingIndex { what: "register" },
         ),
-        (
-            vec![1, 14, 0, 1, 5, 0],
-            E::InvalidRank { index: 5, rank: 0 },
-        ),
-        (
-            vec![1, 14, 0, 1, 5, 52],
-            E::InvalidRank { index: 5, rank: 52 },
-        ),
-        (
-            vec![1, 14, 0, 1, 5, 51, 9, 9],
-            E::TrailingBytes { count: 2 },
-        ),
+        (vec![1, 14, 0, 1, 5, 0], E::InvalidRank { index: 5, rank: 0 }),
+        (vec![1, 14, 0, 1, 5, 52], E::InvalidRank { index: 5, rank: 52 }),
+        (vec![1, 14, 0, 1, 5, 51, 9, 9], E::TrailingBytes { count: 2 }),
         (
             vec![1, 14, 0, 0x80, 0x00],
             E::NonCanonical {
@@ -186,10 +173,7 @@ fn decode_rejects_malformed_input() {
                 what: "sparse form with more entries than the dense threshold",
             },
         ),
-        (
-            dense_with(&[(7, 52)]),
-            E::InvalidRank { index: 7, rank: 52 },
-        ),
+        (dense_with(&[(7, 52)]), E::InvalidRank { index: 7, rank: 52 }),
         (
             vec![1, 14, 1]
                 .into_iter()
@@ -205,10 +189,7 @@ fn decode_rejects_malformed_input() {
     }
     let mut trailing = dense_with(&[]);
     trailing.push(0);
-    assert_eq!(
-        Hll::from_bytes(&trailing),
-        Err(E::TrailingBytes { count: 1 })
-    );
+    assert_eq!(Hll::from_bytes(&trailing), Err(E::TrailingBytes { count: 1 }));
     // 51 = 64 - p + 1 is the largest valid rank.
     assert!(Hll::from_bytes(&[1, 14, 0, 1, 5, 51]).is_ok());
     assert!(Hll::from_bytes(&dense_with(&[(0, 51)])).is_ok());
