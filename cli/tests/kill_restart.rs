@@ -1,6 +1,7 @@
 //! Real processes on one embedded stream and warehouse: one producing, two consuming. A
 //! consumer is killed with SIGKILL mid-run and restarted; the rollups must still equal the
 //! generator's totals exactly (nothing lost, nothing counted twice).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 use inlet_embedded::EmbeddedWarehouse;
 use inlet_seams::{LeaseStore, Warehouse};
 use std::path::Path;

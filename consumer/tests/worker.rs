@@ -1,5 +1,6 @@
 //! Workers in one process on the embedded backends: exact totals with several workers, and
 //! a replay of the same records into a fresh warehouse gives bit-identical rows.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 use inlet_consumer::{Worker, WorkerConfig};
 use inlet_embedded::{EmbeddedStream, EmbeddedWarehouse};
 use inlet_generator::{Expected, Generator, GeneratorConfig};

@@ -1,4 +1,5 @@
 //! The shared seam scenarios, run against the embedded backends.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 use inlet_embedded::{EmbeddedStream, EmbeddedWarehouse};
 use inlet_seams::scenarios;
 

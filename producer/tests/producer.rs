@@ -1,5 +1,6 @@
 //! The producer against the real embedded stream: per-key order, refusals at `send`,
 //! backpressure, flush and accounting.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 use async_trait::async_trait;
 use bytes::Bytes;
 use inlet_embedded::EmbeddedStream;
