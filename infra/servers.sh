@@ -8,7 +8,9 @@
 #
 # What it provides today:
 #   INLET_KPL_ORACLE_PYTHON  a Python with the official aws-kinesis-agg (the KPL format oracle)
-# Later issues add here: the Kinesis emulator (kinesis-local), a Kafka broker, PostgreSQL.
+#   INLET_PG_URL             a throwaway PostgreSQL cluster on a random loopback port (tests
+#                            create a fresh database each); INLET_PG_RESTART restarts it
+# Later issues add here: the Kinesis emulator (kinesis-local), a Kafka broker.
 
 INLET_CACHE="${INLET_CACHE:-$HOME/.cache/inlet}"
 INLET_RUN_DIR=""
@@ -45,11 +47,58 @@ start_kpl_oracle() {
     log "KPL oracle: $INLET_KPL_ORACLE_PYTHON"
 }
 
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A throwaway PostgreSQL cluster (initdb + pg_ctl) in the run dir, on a random port.
+start_postgres() {
+    local bindir=""
+    for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && bindir="$d"; done
+    if [ -z "$bindir" ]; then
+        apt_install postgresql || return 1
+        for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && bindir="$d"; done
+        # The package starts a cluster of its own; ours is separate.
+    fi
+    [ -n "$bindir" ] || { log "no PostgreSQL binaries found"; return 1; }
+    local data="$INLET_RUN_DIR/pg" port
+    port="$(free_port)"
+    # initdb and postgres refuse to run as root: run them as an unprivileged user.
+    local as=()
+    if [ "$(id -u)" = 0 ]; then
+        id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+        as=(runuser -u postgres --)
+        chown postgres "$INLET_RUN_DIR"
+    fi
+    "${as[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust --no-sync -E UTF8 >/dev/null || return 1
+    cat >>"$data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$INLET_RUN_DIR'
+fsync = off
+max_connections = 200
+CONF
+    "${as[@]}" "$bindir/pg_ctl" -D "$data" -l "$INLET_RUN_DIR/pg.log" -w -t 60 start >/dev/null || {
+        cat "$INLET_RUN_DIR/pg.log" >&2
+        return 1
+    }
+    cat >"$INLET_RUN_DIR/pg-restart" <<SH
+#!/usr/bin/env bash
+exec ${as[*]} "$bindir/pg_ctl" -D "$data" -l "$INLET_RUN_DIR/pg.log" -w -t 60 -m fast restart >/dev/null
+SH
+    chmod +x "$INLET_RUN_DIR/pg-restart"
+    PG_STOP=("${as[@]}" "$bindir/pg_ctl" -D "$data" -m immediate stop)
+    export INLET_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    export INLET_PG_RESTART="$INLET_RUN_DIR/pg-restart"
+    log "PostgreSQL: $INLET_PG_URL"
+}
+
 start_servers() {
     mkdir -p "$INLET_CACHE"
     INLET_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/inlet-servers.XXXXXX")"
     local failed=0
     start_kpl_oracle || failed=1
+    start_postgres || failed=1
     if [ "$failed" = 1 ]; then
         if [ "${CI:-}" = true ]; then
             log "a test dependency failed to start; under CI that fails the run"
@@ -59,7 +108,13 @@ start_servers() {
     fi
 }
 
+PG_STOP=()
+
 stop_servers() {
+    if [ "${#PG_STOP[@]}" -gt 0 ]; then
+        "${PG_STOP[@]}" >/dev/null 2>&1 || true
+        PG_STOP=()
+    fi
     [ -n "$INLET_RUN_DIR" ] && rm -rf "$INLET_RUN_DIR"
     INLET_RUN_DIR=""
 }

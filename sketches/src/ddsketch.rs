@@ -76,6 +76,23 @@ pub struct QuantileSketch {
 }
 
 impl QuantileSketch {
+    /// Count of the zero bucket (values 0).
+    pub fn zero_count(&self) -> u64 {
+        self.zero_count
+    }
+
+    /// The nonzero buckets as `(index, count)`, by index: for stores that keep buckets as
+    /// rows and merge them with `SUM(count) GROUP BY index`.
+    pub fn buckets(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
+        self.buckets.iter().map(|(&i, &c)| (i, c))
+    }
+
+    /// Every bucket index with the value [`QuantileSketch::quantile`] reports for it (before
+    /// clamping to min/max), so a SQL store can compute the same quantiles.
+    pub fn bucket_values() -> impl Iterator<Item = (i32, f64)> {
+        (0..=MAX_INDEX as i32).map(|i| (i, representative(i)))
+    }
+
     /// Guaranteed relative accuracy of [`QuantileSketch::quantile`] (before integer rounding).
     pub const RELATIVE_ACCURACY: f64 = ALPHA;
 

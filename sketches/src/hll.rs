@@ -82,6 +82,20 @@ impl Hll {
     }
 
     /// Folds `other` into `self` (register-wise max): the sketch of the union of both sets.
+    /// The nonzero registers as `(index, rank)`, by index: for stores that keep registers as
+    /// rows and union them with `MAX(rank) GROUP BY index`.
+    pub fn registers(&self) -> Vec<(u16, u8)> {
+        match &self.repr {
+            Repr::Sparse(s) => s.clone(),
+            Repr::Dense(d) => d
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| **r != 0)
+                .map(|(i, r)| (i as u16, *r))
+                .collect(),
+        }
+    }
+
     pub fn merge(&mut self, other: &Hll) {
         let replacement = match (&mut self.repr, &other.repr) {
             (_, Repr::Sparse(o)) if o.is_empty() => None,

@@ -1,0 +1,156 @@
+//! Leases in the warehouse database (see [`crate::warehouse`]): the fence and the commit
+//! share a transaction.
+use crate::warehouse::{PgWarehouse, connect};
+use async_trait::async_trait;
+use tokio_postgres::error::SqlState;
+use inlet_seams::{
+    Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, SequenceNumber, Shard, ShardId, WarehouseError,
+};
+
+fn lease_error(operation: &'static str) -> impl Fn(WarehouseError) -> LeaseError {
+    move |e| LeaseError::Store {
+        operation,
+        source: Box::new(e),
+    }
+}
+
+#[async_trait]
+impl LeaseStore for PgWarehouse {
+    async fn ensure_leases(&self, shards: &[Shard]) -> Result<(), LeaseError> {
+        let ids: Vec<String> = shards.iter().map(|s| s.id.0.clone()).collect();
+        let parents: Vec<String> = shards
+            .iter()
+            .map(|s| s.parents().iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(","))
+            .collect();
+        let (ids, parents) = (&ids, &parents);
+        self.run("ensure leases", |pool| async move {
+            let c = connect(&pool).await?;
+            for (id, parents) in ids.iter().zip(parents) {
+                // One statement each, no transaction: a worker creating the same lease at the
+                // same moment makes ours a unique violation, which means the lease exists.
+                let inserted = c
+                    .execute(
+                        "INSERT INTO inlet_leases (shard_id, parents)
+                         SELECT CAST($1 AS VARCHAR(256)), CAST($2 AS VARCHAR(1024))
+                          WHERE NOT EXISTS (SELECT 1 FROM inlet_leases WHERE shard_id = CAST($1 AS VARCHAR(256)))",
+                        &[id, parents],
+                    )
+                    .await;
+                match inserted {
+                    Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
+                    other => {
+                        other?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(lease_error("ensure_leases"))
+    }
+
+    async fn list(&self) -> Result<Vec<Lease>, LeaseError> {
+        let rows = self
+            .run("list leases", |pool| async move {
+                let c = connect(&pool).await?;
+                Ok(c.query(
+                    "SELECT shard_id, owner, counter, expires_at_ms, checkpoint_seq, checkpoint_sub, watermark_ms,
+                                parents, finished
+                           FROM inlet_leases ORDER BY shard_id",
+                    &[],
+                )
+                .await?)
+            })
+            .await
+            .map_err(lease_error("list"))?;
+        rows.iter()
+            .map(|r| {
+                let checkpoint = match (r.get::<_, Option<String>>(4).as_deref(), r.get::<_, Option<i32>>(5)) {
+                    (Some(seq), Some(sub)) => Some(Checkpoint {
+                        sequence: SequenceNumber::parse(seq).map_err(|e| LeaseError::Store {
+                            operation: "list",
+                            source: Box::new(e),
+                        })?,
+                        sub_sequence: sub as u32,
+                    }),
+                    _ => None,
+                };
+                let parents: String = r.get(7);
+                Ok(Lease {
+                    shard: ShardId(r.get(0)),
+                    owner: r.get(1),
+                    counter: r.get::<_, i64>(2) as u64,
+                    expires_at_ms: r.get(3),
+                    checkpoint,
+                    watermark_ms: r.get(6),
+                    parents: parents
+                        .split(',')
+                        .filter(|p| !p.is_empty())
+                        .map(|p| ShardId(p.to_owned()))
+                        .collect(),
+                    finished: r.get(8),
+                })
+            })
+            .collect()
+    }
+
+    async fn take(
+        &self,
+        shard: &ShardId,
+        seen_counter: u64,
+        owner: &str,
+        expires_at_ms: i64,
+    ) -> Result<Option<LeaseToken>, LeaseError> {
+        let seen = seen_counter as i64;
+        let changed = self
+            .run("take lease", |pool| async move {
+                let c = connect(&pool).await?;
+                Ok(c.execute(
+                    "UPDATE inlet_leases SET owner = $1, counter = counter + 1, expires_at_ms = $2
+                          WHERE shard_id = $3 AND counter = $4 AND NOT finished",
+                    &[&owner, &expires_at_ms, &shard.0, &seen],
+                )
+                .await?)
+            })
+            .await
+            .map_err(lease_error("take"))?;
+        Ok((changed == 1).then(|| LeaseToken {
+            shard: shard.clone(),
+            owner: owner.to_owned(),
+            counter: seen_counter + 1,
+        }))
+    }
+
+    async fn renew(&self, token: &LeaseToken, expires_at_ms: i64) -> Result<bool, LeaseError> {
+        let counter = token.counter as i64;
+        let changed = self
+            .run("renew lease", |pool| async move {
+                let c = connect(&pool).await?;
+                Ok(c.execute(
+                    "UPDATE inlet_leases SET expires_at_ms = $1 WHERE shard_id = $2 AND owner = $3 AND counter = $4",
+                    &[&expires_at_ms, &token.shard.0, &token.owner, &counter],
+                )
+                .await?)
+            })
+            .await
+            .map_err(lease_error("renew"))?;
+        Ok(changed == 1)
+    }
+
+    async fn release(&self, token: &LeaseToken) -> Result<(), LeaseError> {
+        let counter = token.counter as i64;
+        self.run("release lease", |pool| {
+            async move {
+                let c = connect(&pool).await?;
+                c.execute(
+                    "UPDATE inlet_leases SET owner = NULL, expires_at_ms = 0 WHERE shard_id = $1 AND owner = $2 AND counter = $3",
+                    &[&token.shard.0, &token.owner, &counter],
+                )
+                .await?;
+                Ok(())
+            }
+        })
+        .await
+        .map_err(lease_error("release"))
+    }
+}

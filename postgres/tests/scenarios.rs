@@ -1,0 +1,46 @@
+//! The shared seam scenarios, run against PostgreSQL; plus migrations under concurrency.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod support;
+
+use inlet_postgres::{PgConfig, PgWarehouse};
+use inlet_seams::scenarios;
+
+#[tokio::test]
+async fn lease_lifecycle() {
+    let Some(w) = support::warehouse().await else { return };
+    scenarios::lease_lifecycle(&w).await;
+}
+
+#[tokio::test]
+async fn warehouse_commits() {
+    let Some(w) = support::warehouse().await else { return };
+    scenarios::warehouse_commits(&w).await;
+}
+
+/// Workers starting together apply each migration exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_apply_once() {
+    let Some(url) = support::fresh_database().await else { return };
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PgWarehouse::connect(PgConfig::new(url)).await.map(|_| ()) })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let versions: Vec<i32> = client
+        .query("SELECT version FROM inlet_schema_migrations ORDER BY version", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let expected: Vec<i32> = inlet_postgres::migrations::all().iter().map(|m| m.version).collect();
+    assert_eq!(versions, expected);
+    let again = PgWarehouse::connect(PgConfig::new(url)).await.unwrap().migrate().await.unwrap();
+    assert!(again.is_empty(), "nothing left to apply: {again:?}");
+}
