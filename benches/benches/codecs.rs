@@ -10,7 +10,8 @@ use prost::Message;
 
 /// Events per iteration of the per-event codecs.
 const EVENTS: usize = 1_000;
-/// User records in the KPL aggregate benchmarks (about 50 KiB with this workload).
+/// User records in the KPL aggregate benchmarks (an aggregate of about 36 KB with this
+/// workload; a full 50 KiB one holds about 330).
 const KPL_RECORDS: usize = 250;
 /// Shards of the routing benchmark.
 const ROUTE_SHARDS: u32 = 1_000;

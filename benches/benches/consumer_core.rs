@@ -2,6 +2,7 @@
 //! (deaggregate, decode, validate, roll up), committing every 50,000 events as the worker
 //! does; `ShardRollup::apply` alone; and `minute_of`.
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use inlet_consumer::RecordProcessor;
@@ -18,9 +19,15 @@ fn processor(c: &mut Criterion) {
     let events = inlet_benches::events(EVENTS, 21);
     let records = inlet_benches::aggregated_records(&events, 1);
     let shard = ShardId::from_index(0);
-    let token = LeaseToken { shard: shard.clone(), owner: "bench".into(), counter: 1 };
+    let token = LeaseToken {
+        shard: shard.clone(),
+        owner: "bench".into(),
+        counter: 1,
+    };
     let mut g = c.benchmark_group("consumer_core");
+    // ~0.1-0.2 s per iteration: a flat 20 samples, with room for them.
     g.sampling_mode(SamplingMode::Flat);
+    g.measurement_time(Duration::from_secs(5));
     g.throughput(Throughput::Elements(EVENTS));
     g.bench_function("process_100k_events_1_shard", |b| {
         b.iter_batched(

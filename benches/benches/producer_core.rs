@@ -1,6 +1,7 @@
 //! The producer's pure core: per-shard KPL aggregation and PutRecords batching
 //! (`Batcher::push`, then `seal_all` and draining `take_batch(true)`), no I/O.
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use inlet_producer::{BatchLimits, Batcher};
@@ -19,7 +20,9 @@ fn batcher(c: &mut Criterion) {
         .map(|e| (map.index_of_key(&e.partition_key), inlet_benches::user_record(e)))
         .collect();
     let mut g = c.benchmark_group("producer_core");
+    // ~0.1-0.2 s per iteration: a flat 20 samples, with room for them.
     g.sampling_mode(SamplingMode::Flat);
+    g.measurement_time(Duration::from_secs(5));
     g.throughput(Throughput::Elements(EVENTS));
     g.bench_function("batcher_100k_events_64_shards", |b| {
         b.iter_batched(

@@ -52,26 +52,40 @@ fn hll(c: &mut Criterion) {
     let mut g = c.benchmark_group("hll");
 
     g.throughput(Throughput::Elements(BIG as u64));
-    g.bench_function("insert_10k_distinct_from_empty", |b| b.iter(|| hll_of(black_box(&big_a))));
+    g.bench_function("insert_10k_distinct_from_empty", |b| {
+        b.iter(|| hll_of(black_box(&big_a)))
+    });
     g.throughput(Throughput::Elements(SMALL as u64));
-    g.bench_function("insert_50_distinct_from_empty", |b| b.iter(|| hll_of(black_box(&small_a))));
+    g.bench_function("insert_50_distinct_from_empty", |b| {
+        b.iter(|| hll_of(black_box(&small_a)))
+    });
 
     // One merge per iteration.
     g.throughput(Throughput::Elements(1));
     let (dense_a, dense_b) = (hll_of(&big_a), hll_of(&big_b));
     g.bench_function("merge_dense_10k+10k", |b| {
-        b.iter_batched_ref(|| dense_a.clone(), |a| a.merge(black_box(&dense_b)), BatchSize::SmallInput);
+        b.iter_batched_ref(
+            || dense_a.clone(),
+            |a| a.merge(black_box(&dense_b)),
+            BatchSize::SmallInput,
+        );
     });
     let (sparse_a, sparse_b) = (hll_of(&small_a), hll_of(&small_b));
     g.bench_function("merge_sparse_50+50", |b| {
-        b.iter_batched_ref(|| sparse_a.clone(), |a| a.merge(black_box(&sparse_b)), BatchSize::SmallInput);
+        b.iter_batched_ref(
+            || sparse_a.clone(),
+            |a| a.merge(black_box(&sparse_b)),
+            BatchSize::SmallInput,
+        );
     });
 
     for (name, sketch) in [("dense_10k", &dense_a), ("sparse_50", &sparse_a)] {
         let bytes = sketch.to_bytes();
         g.throughput(Throughput::Bytes(bytes.len() as u64));
         g.bench_function(format!("to_bytes_{name}"), |b| b.iter(|| black_box(sketch).to_bytes()));
-        g.bench_function(format!("from_bytes_{name}"), |b| b.iter(|| Hll::from_bytes(black_box(&bytes)).is_ok()));
+        g.bench_function(format!("from_bytes_{name}"), |b| {
+            b.iter(|| Hll::from_bytes(black_box(&bytes)).is_ok())
+        });
     }
     g.finish();
 }
@@ -93,7 +107,9 @@ fn quantile(c: &mut Criterion) {
     let bytes = a.to_bytes();
     g.throughput(Throughput::Bytes(bytes.len() as u64));
     g.bench_function("to_bytes_10k", |b| b.iter(|| black_box(&a).to_bytes()));
-    g.bench_function("from_bytes_10k", |b| b.iter(|| QuantileSketch::from_bytes(black_box(&bytes)).is_ok()));
+    g.bench_function("from_bytes_10k", |b| {
+        b.iter(|| QuantileSketch::from_bytes(black_box(&bytes)).is_ok())
+    });
     g.finish();
 }
 

@@ -141,7 +141,9 @@ mod tests {
             assert!(record.data.len() <= MAX_AGGREGATE_BYTES);
             assert!(last_sequence.as_ref() < Some(&record.sequence));
             last_sequence = Some(record.sequence.clone());
-            seen += kpl::decode_strict(&record.partition_key, None, &record.data).unwrap().len();
+            seen += kpl::decode_strict(&record.partition_key, None, &record.data)
+                .unwrap()
+                .len();
         }
         assert_eq!(seen, events.len());
         let one = aggregated_records(&events, 1);

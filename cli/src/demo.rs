@@ -29,6 +29,10 @@ pub struct DemoArgs {
     /// yet, so the check against the generator is exact).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Warehouse URL instead of the embedded one, e.g. `postgres://user@host:port/db` (an
+    /// empty database, so the check against the generator is exact).
+    #[arg(long)]
+    pub warehouse: Option<String>,
     /// Give up if the consumers make no progress for this long.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub stall_timeout: Duration,
@@ -49,8 +53,12 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let locations = Locations {
         data_dir: dir.clone(),
         stream: None,
-        warehouse: None,
+        warehouse: args.warehouse.clone(),
     };
+    let before = locations.warehouse().await?.totals().await?;
+    if before.aggregated + before.dead_lettered() > 0 {
+        bail!("the warehouse already holds rollups: the demo needs an empty one");
+    }
     let total = args.workload.events;
     println!(
         "Inlet demo: {} events, {} shards, {} consumer workers, data in {}",
@@ -126,7 +134,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     }
 
     let warehouse = locations.warehouse().await?;
-    let totals = inlet_seams::Warehouse::totals(&warehouse).await?;
+    let totals = warehouse.totals().await?;
     let secs = end_to_end.as_secs_f64();
     println!();
     println!("generated      {:>12}", thousands(expected.generated));
@@ -144,8 +152,8 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         thousands((total as f64 / secs) as i64),
         secs
     );
-    report::print_top(&warehouse, 5).await?;
-    let exact = pipeline::check(&warehouse, &expected).await?;
+    report::print_top(warehouse.as_ref(), 5).await?;
+    let exact = pipeline::check(warehouse.as_ref(), &expected).await?;
     let delivered = pipeline::check_delivery(&producer_stats) == ExitCode::SUCCESS;
     Ok(if exact && delivered {
         ExitCode::SUCCESS

@@ -4,6 +4,7 @@
 //! - `demo`: `inlet demo`, the whole pipeline on the embedded default with a summary.
 //! - `pipeline`: `inlet produce`, `inlet consume`, `inlet verify`, shared by the demo.
 //! - `report`: summaries read from the warehouse (totals, accounting, top titles/games).
+//! - `warehouse_admin`: `inlet warehouse migrate|compact` on PostgreSQL.
 
 // A binary: `pub` items are crate-wide by nature.
 #![allow(unreachable_pub)]
@@ -12,6 +13,7 @@ mod backends;
 mod demo;
 mod pipeline;
 mod report;
+mod warehouse_admin;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -37,6 +39,8 @@ enum Command {
     Verify(pipeline::VerifyArgs),
     /// Print totals, dead letters and top titles and games from a warehouse.
     Report(report::ReportArgs),
+    /// Warehouse administration (PostgreSQL): migrations, compaction.
+    Warehouse(warehouse_admin::WarehouseArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
             Command::Consume(a) => pipeline::consume(a).await,
             Command::Verify(a) => pipeline::verify(a).await,
             Command::Report(a) => report::run(a).await,
+            Command::Warehouse(a) => warehouse_admin::run(a).await,
         }
     });
     match result {

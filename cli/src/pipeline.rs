@@ -158,7 +158,7 @@ pub fn default_worker_id() -> String {
 
 pub async fn worker(locations: &Locations, shards: u32, config: WorkerConfig) -> Result<Worker> {
     let stream = Arc::new(locations.stream(shards).await?);
-    let warehouse = Arc::new(locations.warehouse().await?);
+    let warehouse = locations.warehouse().await?;
     Ok(Worker::new(stream, warehouse.clone(), warehouse, config))
 }
 
@@ -253,7 +253,7 @@ pub async fn verify(args: VerifyArgs) -> Result<ExitCode> {
     let map = shard_map(&stream).await?;
     let warehouse = args.locations.warehouse().await?;
     let expected = expect(&args.workload, &map);
-    if check(&warehouse, &expected).await? {
+    if check(warehouse.as_ref(), &expected).await? {
         Ok(ExitCode::SUCCESS)
     } else {
         bail!("the rollups do not match")

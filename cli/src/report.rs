@@ -21,7 +21,7 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
     let totals = warehouse.totals().await?;
     println!("aggregated     {:>12}", thousands(totals.aggregated));
     print_dead_letters(&totals);
-    print_top(&warehouse, args.top).await?;
+    print_top(warehouse.as_ref(), args.top).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -180,13 +180,14 @@ async fn commit(
             Ok(())
         }
         Err(e) => {
-            let outcome = if matches!(e, WarehouseError::LeaseLost { .. }) {
-                "lease_lost"
+            if matches!(e, WarehouseError::LeaseLost { .. }) {
+                // Routine after a steal or a pause: the new owner redoes this work.
+                metrics::counter!(m::COMMITS_TOTAL, "outcome" => "lease_lost").increment(1);
+                tracing::info!(shard = %token.shard, counter = token.counter, "commit fenced off: lease lost");
             } else {
-                "error"
-            };
-            metrics::counter!(m::COMMITS_TOTAL, "outcome" => outcome).increment(1);
-            tracing::warn!(shard = %token.shard, counter = token.counter, error = %chain(&e), "commit failed");
+                metrics::counter!(m::COMMITS_TOTAL, "outcome" => "error").increment(1);
+                tracing::warn!(shard = %token.shard, counter = token.counter, error = %chain(&e), "commit failed");
+            }
             Err(e.into())
         }
     }

@@ -141,6 +141,12 @@ pub enum WarehouseError {
     },
 }
 
+/// A warehouse whose lease store lives in the same database (the architecture invariant
+/// that makes the fence and the commit one transaction): what a worker is given.
+pub trait LeasedWarehouse: Warehouse + crate::LeaseStore {}
+
+impl<T: Warehouse + crate::LeaseStore> LeasedWarehouse for T {}
+
 /// Where rollups land.
 #[async_trait]
 pub trait Warehouse: Send + Sync + std::fmt::Debug {
