@@ -53,14 +53,18 @@ impl Locations {
     pub async fn stream(&self, shards: u32) -> Result<EmbeddedStream> {
         let path = self.stream_path()?;
         ensure_parent(&path)?;
-        EmbeddedStream::open_or_create(&path, shards).await.with_context(|| format!("opening stream {}", path.display()))
+        EmbeddedStream::open_or_create(&path, shards)
+            .await
+            .with_context(|| format!("opening stream {}", path.display()))
     }
 
     /// Opens the warehouse and its lease store, creating (or migrating) it if needed.
     pub async fn warehouse(&self) -> Result<Arc<dyn LeasedWarehouse>> {
         match self.warehouse.as_deref() {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                let w = PgWarehouse::connect(PgConfig::new(url)).await.context("opening the PostgreSQL warehouse")?;
+                let w = PgWarehouse::connect(PgConfig::new(url))
+                    .await
+                    .context("opening the PostgreSQL warehouse")?;
                 Ok(Arc::new(w))
             }
             Some(url) => Ok(Arc::new(self.sqlite(file_url(url, "sqlite")?).await?)),
@@ -72,8 +76,13 @@ impl Locations {
     pub async fn postgres(&self, migrate: bool) -> Result<PgWarehouse> {
         match self.warehouse.as_deref() {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                let config = PgConfig { migrate, ..PgConfig::new(url) };
-                Ok(PgWarehouse::connect(config).await.context("opening the PostgreSQL warehouse")?)
+                let config = PgConfig {
+                    migrate,
+                    ..PgConfig::new(url)
+                };
+                Ok(PgWarehouse::connect(config)
+                    .await
+                    .context("opening the PostgreSQL warehouse")?)
             }
             _ => bail!("this needs --warehouse postgres://..."),
         }
@@ -81,6 +90,8 @@ impl Locations {
 
     async fn sqlite(&self, path: PathBuf) -> Result<EmbeddedWarehouse> {
         ensure_parent(&path)?;
-        EmbeddedWarehouse::open(&path).await.with_context(|| format!("opening warehouse {}", path.display()))
+        EmbeddedWarehouse::open(&path)
+            .await
+            .with_context(|| format!("opening warehouse {}", path.display()))
     }
 }

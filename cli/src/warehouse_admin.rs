@@ -33,11 +33,17 @@ pub async fn run(args: WarehouseArgs) -> Result<ExitCode> {
             println!("migrations applied: {applied:?}");
         }
         Action::Compact { older_than } => {
-            let now_minute = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64 / 60;
+            let now_minute = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs() as i64
+                / 60;
             let before = now_minute - (older_than.as_secs() / 60) as i64;
             let lateness = inlet_rollup::Lateness::default().allowed_ms;
             let done = args.locations.postgres(true).await?.compact(before, lateness).await?;
-            println!("compacted {} partial rows into {} final rows", done.partials, done.finals);
+            println!(
+                "compacted {} partial rows into {} final rows",
+                done.partials, done.finals
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -12,22 +12,43 @@ use inlet_seams::{Checkpoint, LeaseStore, SequenceNumber, Shard, ShardCommit, Sh
 use std::time::{Duration, Instant};
 
 fn viewing(minute: i64, title: usize, seed: usize) -> ViewingRow {
-    let mut agg = ViewingAgg { events: 300, plays: 20, watch_ms: 2_000_000, bitrate_samples: 200, ..Default::default() };
+    let mut agg = ViewingAgg {
+        events: 300,
+        plays: 20,
+        watch_ms: 2_000_000,
+        bitrate_samples: 200,
+        ..Default::default()
+    };
     for v in 0..60 {
-        agg.viewers.insert(format!("profile-{}", seed * 7 + v * 13 + title).as_bytes());
+        agg.viewers
+            .insert(format!("profile-{}", seed * 7 + v * 13 + title).as_bytes());
     }
     for s in 0..20 {
         agg.startup_ms.insert(200 + ((seed + s * 37) % 4000) as i64);
     }
-    ViewingRow { minute, title_id: format!("title-{title:04}"), agg }
+    ViewingRow {
+        minute,
+        title_id: format!("title-{title:04}"),
+        agg,
+    }
 }
 
 fn game(minute: i64, g: usize) -> GameRow {
-    let mut agg = GameAgg { events: 500, shots: 250, hits: 120, revenue_cents: 4_990, ..Default::default() };
+    let mut agg = GameAgg {
+        events: 500,
+        shots: 250,
+        hits: 120,
+        revenue_cents: 4_990,
+        ..Default::default()
+    };
     for p in 0..40 {
         agg.players.insert(format!("player-{}", p * 31 + g).as_bytes());
     }
-    GameRow { minute, game_id: format!("game-{g:03}"), agg }
+    GameRow {
+        minute,
+        game_id: format!("game-{g:03}"),
+        agg,
+    }
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
@@ -43,7 +64,10 @@ async fn main() {
     let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
     let db = format!("inlet_bench_{}", std::process::id());
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+        .await
+        .unwrap();
     client.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
     let url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
     let w = PgWarehouse::connect(PgConfig::new(url)).await.unwrap();
@@ -68,7 +92,10 @@ async fn main() {
             let minute = 29_000_000 + (i / 20) as i64;
             let commit = ShardCommit {
                 token: token.clone(),
-                checkpoint: Some(Checkpoint { sequence: SequenceNumber::from_u64(i as u64 + 1), sub_sequence: 0 }),
+                checkpoint: Some(Checkpoint {
+                    sequence: SequenceNumber::from_u64(i as u64 + 1),
+                    sub_sequence: 0,
+                }),
                 watermark_ms: Some(minute * 60_000),
                 viewing: (0..titles).map(|t| viewing(minute, t, i)).collect(),
                 games: (0..games).map(|g| game(minute, g)).collect(),
@@ -92,5 +119,7 @@ async fn main() {
         );
     }
     drop(w);
-    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+    let _ = client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .await;
 }

@@ -2,10 +2,10 @@
 //! share a transaction.
 use crate::warehouse::{PgWarehouse, connect};
 use async_trait::async_trait;
-use tokio_postgres::error::SqlState;
 use inlet_seams::{
     Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, SequenceNumber, Shard, ShardId, WarehouseError,
 };
+use tokio_postgres::error::SqlState;
 
 fn lease_error(operation: &'static str) -> impl Fn(WarehouseError) -> LeaseError {
     move |e| LeaseError::Store {

@@ -22,7 +22,9 @@ const ALL: (i64, i64) = (i64::MIN, i64::MAX);
 /// `events` events over about `events * gap_us` microseconds of event time.
 async fn produce(stream: &Arc<EmbeddedStream>, events: u64, seed: u64, gap_us: u64) -> Expected {
     let map = ShardMap::new(&stream.open_shards().await.unwrap()).unwrap();
-    let producer = Producer::start(stream.clone(), ProducerConfig::default()).await.unwrap();
+    let producer = Producer::start(stream.clone(), ProducerConfig::default())
+        .await
+        .unwrap();
     let mut expected = Expected::new(map.len(), inlet_rollup::Lateness::default().allowed_ms);
     let cfg = GeneratorConfig {
         events,
@@ -79,15 +81,26 @@ async fn finish(workers: Workers, w: &dyn Warehouse, events: u64) {
 
 fn assert_exact(expected: &Expected, viewing: &[ViewingRow], games: &[GameRow]) {
     let mismatches = expected.compare(viewing, games);
-    assert!(mismatches.is_empty(), "{} mismatches, first: {:?}", mismatches.len(), mismatches.first());
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches, first: {:?}",
+        mismatches.len(),
+        mismatches.first()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_through_a_server_restart_reach_exact_totals() {
-    let Some(url) = support::fresh_database().await else { return };
+    let Some(url) = support::fresh_database().await else {
+        return;
+    };
     let restart = std::env::var("INLET_PG_RESTART").expect("infra/servers.sh sets INLET_PG_RESTART");
     let dir = tempfile::tempdir().unwrap();
-    let stream = Arc::new(EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS).await.unwrap());
+    let stream = Arc::new(
+        EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS)
+            .await
+            .unwrap(),
+    );
     let events = 40_000;
     let expected = produce(&stream, events, 21, 1_000).await;
     let pg = Arc::new(PgWarehouse::connect(PgConfig::new(url)).await.unwrap());
@@ -102,22 +115,35 @@ async fn two_workers_through_a_server_restart_reach_exact_totals() {
     let before = handled(pg.as_ref()).await;
     let status = tokio::process::Command::new(&restart).status().await.unwrap();
     assert!(status.success(), "restarting PostgreSQL failed");
-    assert!(before < events as i64, "the restart must land mid-run ({before} of {events} handled)");
+    assert!(
+        before < events as i64,
+        "the restart must land mid-run ({before} of {events} handled)"
+    );
     finish(workers, pg.as_ref(), events).await;
 
     let totals = pg.totals().await.unwrap();
     assert_eq!(totals.aggregated as u64, expected.aggregated);
     assert_eq!(totals.dead_lettered() as u64, expected.dead_lettered());
-    assert_exact(&expected, &pg.viewing_rollups(ALL.0, ALL.1).await.unwrap(), &pg.game_rollups(ALL.0, ALL.1).await.unwrap());
+    assert_exact(
+        &expected,
+        &pg.viewing_rollups(ALL.0, ALL.1).await.unwrap(),
+        &pg.game_rollups(ALL.0, ALL.1).await.unwrap(),
+    );
 }
 
 /// Final-rollup views (minute, hour, day) against the embedded warehouse's merge of the same
 /// input, and compaction leaving every result unchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn views_match_the_embedded_warehouse_and_survive_compaction() {
-    let Some(url) = support::fresh_database().await else { return };
+    let Some(url) = support::fresh_database().await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    let stream = Arc::new(EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS).await.unwrap());
+    let stream = Arc::new(
+        EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS)
+            .await
+            .unwrap(),
+    );
     let events = 30_000;
     // 30,000 events over 15 minutes: the early minutes close and can be compacted.
     let expected = produce(&stream, events, 5, 30_000).await;
@@ -135,15 +161,28 @@ async fn views_match_the_embedded_warehouse_and_survive_compaction() {
 
     // Fold everything that is closed into final rows: results must not move.
     let before = pg.viewing_rollups(ALL.0, ALL.1).await.unwrap();
-    let partials_before: i64 =
-        client.query_one("SELECT COUNT(*) FROM inlet_viewing_partials", &[]).await.unwrap().get(0);
-    let done = pg.compact(i64::MAX, inlet_rollup::Lateness::default().allowed_ms).await.unwrap();
+    let partials_before: i64 = client
+        .query_one("SELECT COUNT(*) FROM inlet_viewing_partials", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let done = pg
+        .compact(i64::MAX, inlet_rollup::Lateness::default().allowed_ms)
+        .await
+        .unwrap();
     assert!(done.partials > done.finals && done.finals > 0, "{done:?}");
-    let partials_after: i64 =
-        client.query_one("SELECT COUNT(*) FROM inlet_viewing_partials", &[]).await.unwrap().get(0);
+    let partials_after: i64 = client
+        .query_one("SELECT COUNT(*) FROM inlet_viewing_partials", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert!(partials_after < partials_before);
     assert_eq!(pg.viewing_rollups(ALL.0, ALL.1).await.unwrap(), before);
-    assert_exact(&expected, &pg.viewing_rollups(ALL.0, ALL.1).await.unwrap(), &pg.game_rollups(ALL.0, ALL.1).await.unwrap());
+    assert_exact(
+        &expected,
+        &pg.viewing_rollups(ALL.0, ALL.1).await.unwrap(),
+        &pg.game_rollups(ALL.0, ALL.1).await.unwrap(),
+    );
     check_views(&client, &viewing, &games).await;
     // Open windows were left alone: each shard can still resume its own partials.
     let open: i64 = client
@@ -151,7 +190,10 @@ async fn views_match_the_embedded_warehouse_and_survive_compaction() {
         .await
         .unwrap()
         .get(0);
-    assert!(open > 0, "the last minutes of each shard are still open and must stay per shard");
+    assert!(
+        open > 0,
+        "the last minutes of each shard are still open and must stay per shard"
+    );
 }
 
 fn by_period<R: Clone>(rows: &[R], div: i64, minute: impl Fn(&R) -> i64, set: impl Fn(&mut R, i64)) -> Vec<R> {
@@ -185,7 +227,18 @@ async fn check_views(client: &tokio_postgres::Client, viewing: &[ViewingRow], ga
             let got: (i64, String, [i64; 10]) = (
                 r.get(0),
                 r.get(1),
-                [r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8), r.get(9), r.get(10), r.get(11)],
+                [
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                    r.get(7),
+                    r.get(8),
+                    r.get(9),
+                    r.get(10),
+                    r.get(11),
+                ],
             );
             let expect = (
                 w.minute,
@@ -205,8 +258,16 @@ async fn check_views(client: &tokio_postgres::Client, viewing: &[ViewingRow], ga
             );
             assert_eq!(got, expect, "viewing per {name}");
             let quantiles: [Option<i64>; 3] = [r.get(12), r.get(13), r.get(14)];
-            let want_q = [a.startup_ms.quantile(0.5), a.startup_ms.quantile(0.95), a.startup_ms.quantile(0.99)];
-            assert_eq!(quantiles, want_q, "startup percentiles per {name} at {} {}", w.minute, w.title_id);
+            let want_q = [
+                a.startup_ms.quantile(0.5),
+                a.startup_ms.quantile(0.95),
+                a.startup_ms.quantile(0.99),
+            ];
+            assert_eq!(
+                quantiles, want_q,
+                "startup percentiles per {name} at {} {}",
+                w.minute, w.title_id
+            );
         }
         let want = merge_games(by_period(games, div, |r| r.minute, |r, m| r.minute = m));
         let rows = client
@@ -235,7 +296,11 @@ async fn check_views(client: &tokio_postgres::Client, viewing: &[ViewingRow], ga
                 a.damage,
                 a.revenue_cents,
             ];
-            assert_eq!((r.get::<_, i64>(0), r.get::<_, String>(1), got), (w.minute, w.game_id.clone(), expect), "games per {name}");
+            assert_eq!(
+                (r.get::<_, i64>(0), r.get::<_, String>(1), got),
+                (w.minute, w.game_id.clone(), expect),
+                "games per {name}"
+            );
         }
     }
 }

@@ -20,7 +20,9 @@ async fn warehouse_commits() {
 /// Workers starting together apply each migration exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_migrations_apply_once() {
-    let Some(url) = support::fresh_database().await else { return };
+    let Some(url) = support::fresh_database().await else {
+        return;
+    };
     let tasks: Vec<_> = (0..6)
         .map(|_| {
             let url = url.clone();
@@ -41,6 +43,11 @@ async fn concurrent_migrations_apply_once() {
         .collect();
     let expected: Vec<i32> = inlet_postgres::migrations::all().iter().map(|m| m.version).collect();
     assert_eq!(versions, expected);
-    let again = PgWarehouse::connect(PgConfig::new(url)).await.unwrap().migrate().await.unwrap();
+    let again = PgWarehouse::connect(PgConfig::new(url))
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
     assert!(again.is_empty(), "nothing left to apply: {again:?}");
 }

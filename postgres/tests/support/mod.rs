@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// The URL of a new, empty database, or `None` (outside CI) when no server was started.
-pub async fn fresh_database() -> Option<String> {
+pub(crate) async fn fresh_database() -> Option<String> {
     let Ok(admin) = std::env::var("INLET_PG_URL") else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -16,17 +16,33 @@ pub async fn fresh_database() -> Option<String> {
         eprintln!("skipped: INLET_PG_URL is not set (run the tests through infra/test.sh)");
         return None;
     };
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.expect("connect to INLET_PG_URL");
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("connect to INLET_PG_URL");
     tokio::spawn(conn);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let name = format!("inlet_test_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!(
+        "inlet_test_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
     let (base, _) = admin.rsplit_once('/').expect("URL with a database");
     Some(format!("{base}/{name}"))
 }
 
 /// A migrated warehouse on a fresh database.
-pub async fn warehouse() -> Option<PgWarehouse> {
+pub(crate) async fn warehouse() -> Option<PgWarehouse> {
     let url = fresh_database().await?;
-    Some(PgWarehouse::connect(PgConfig::new(url)).await.expect("connect warehouse"))
+    Some(
+        PgWarehouse::connect(PgConfig::new(url))
+            .await
+            .expect("connect warehouse"),
+    )
 }
