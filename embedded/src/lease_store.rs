@@ -2,7 +2,8 @@
 use crate::db::boxed;
 use crate::warehouse::EmbeddedWarehouse;
 use async_trait::async_trait;
-use inlet_seams::{Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, SequenceNumber, Shard, ShardId};
+use inlet_seams::lease::{parents_from_stored, parents_to_stored};
+use inlet_seams::{Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, Shard, ShardId};
 use rusqlite::params;
 
 fn store_error(operation: &'static str) -> impl Fn(rusqlite::Error) -> LeaseError {
@@ -17,12 +18,7 @@ impl LeaseStore for EmbeddedWarehouse {
     async fn ensure_leases(&self, shards: &[Shard]) -> Result<(), LeaseError> {
         let rows: Vec<(String, String)> = shards
             .iter()
-            .map(|s| {
-                (
-                    s.id.0.clone(),
-                    s.parents().iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(","),
-                )
-            })
+            .map(|s| (s.id.0.clone(), parents_to_stored(&s.parents())))
             .collect();
         self.conn
             .call(move |c| {
@@ -71,16 +67,10 @@ impl LeaseStore for EmbeddedWarehouse {
         rows.into_iter()
             .map(
                 |(shard, owner, counter, expires_at_ms, seq, sub, watermark_ms, parents, finished)| {
-                    let checkpoint = match (seq, sub) {
-                        (Some(seq), Some(sub)) => Some(Checkpoint {
-                            sequence: SequenceNumber::parse(&seq).map_err(|e| LeaseError::Store {
-                                operation: "list",
-                                source: Box::new(e),
-                            })?,
-                            sub_sequence: sub,
-                        }),
-                        _ => None,
-                    };
+                    let checkpoint = Checkpoint::from_stored(seq.as_deref(), sub).map_err(|e| LeaseError::Store {
+                        operation: "list",
+                        source: Box::new(e),
+                    })?;
                     Ok(Lease {
                         shard: ShardId(shard),
                         owner,
@@ -88,11 +78,7 @@ impl LeaseStore for EmbeddedWarehouse {
                         expires_at_ms,
                         checkpoint,
                         watermark_ms,
-                        parents: parents
-                            .split(',')
-                            .filter(|p| !p.is_empty())
-                            .map(|p| ShardId(p.to_owned()))
-                            .collect(),
+                        parents: parents_from_stored(&parents),
                         finished,
                     })
                 },

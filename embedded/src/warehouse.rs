@@ -344,11 +344,7 @@ impl Warehouse for EmbeddedWarehouse {
         if applied {
             Ok(())
         } else {
-            Err(WarehouseError::LeaseLost {
-                shard: commit.token.shard.clone(),
-                owner: commit.token.owner.clone(),
-                counter: commit.token.counter,
-            })
+            Err(WarehouseError::lease_lost(&commit.token))
         }
     }
 
@@ -403,20 +399,7 @@ impl Warehouse for EmbeddedWarehouse {
             })
             .await
             .map_err(db_error("totals"))?;
-        let dead_letters = rows
-            .into_iter()
-            .map(|(kind, field, n)| {
-                let kind = DeadLetterKind::parse(&kind).ok_or(WarehouseError::Corrupt {
-                    what: "dead letter kind",
-                    reason: kind.clone(),
-                })?;
-                Ok((kind, field, n))
-            })
-            .collect::<Result<Vec<_>, WarehouseError>>()?;
-        Ok(Totals {
-            aggregated,
-            dead_letters,
-        })
+        Totals::from_stored(aggregated, rows)
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, WarehouseError> {
@@ -451,15 +434,10 @@ impl Warehouse for EmbeddedWarehouse {
                 |(shard, seq, sub_sequence, kind, field, reason, app_id, partition_key, data)| {
                     Ok(DeadLetter {
                         shard: ShardId(shard),
-                        sequence: SequenceNumber::parse(&seq).map_err(|e| WarehouseError::Corrupt {
-                            what: "dead letter sequence",
-                            reason: e.to_string(),
-                        })?,
+                        sequence: SequenceNumber::parse(&seq)
+                            .map_err(|e| WarehouseError::corrupt("dead letter sequence", e))?,
                         sub_sequence,
-                        kind: DeadLetterKind::parse(&kind).ok_or(WarehouseError::Corrupt {
-                            what: "dead letter kind",
-                            reason: kind.clone(),
-                        })?,
+                        kind: DeadLetterKind::from_stored(&kind)?,
                         field,
                         reason,
                         app_id,

@@ -2,9 +2,8 @@
 //! share a transaction.
 use crate::warehouse::{PgWarehouse, connect};
 use async_trait::async_trait;
-use inlet_seams::{
-    Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, SequenceNumber, Shard, ShardId, WarehouseError,
-};
+use inlet_seams::lease::{parents_from_stored, parents_to_stored};
+use inlet_seams::{Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, Shard, ShardId, WarehouseError};
 use tokio_postgres::error::SqlState;
 
 fn lease_error(operation: &'static str) -> impl Fn(WarehouseError) -> LeaseError {
@@ -18,10 +17,7 @@ fn lease_error(operation: &'static str) -> impl Fn(WarehouseError) -> LeaseError
 impl LeaseStore for PgWarehouse {
     async fn ensure_leases(&self, shards: &[Shard]) -> Result<(), LeaseError> {
         let ids: Vec<String> = shards.iter().map(|s| s.id.0.clone()).collect();
-        let parents: Vec<String> = shards
-            .iter()
-            .map(|s| s.parents().iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(","))
-            .collect();
+        let parents: Vec<String> = shards.iter().map(|s| parents_to_stored(&s.parents())).collect();
         let (ids, parents) = (&ids, &parents);
         self.run("ensure leases", |pool| async move {
             let c = connect(&pool).await?;
@@ -65,16 +61,14 @@ impl LeaseStore for PgWarehouse {
             .map_err(lease_error("list"))?;
         rows.iter()
             .map(|r| {
-                let checkpoint = match (r.get::<_, Option<String>>(4).as_deref(), r.get::<_, Option<i32>>(5)) {
-                    (Some(seq), Some(sub)) => Some(Checkpoint {
-                        sequence: SequenceNumber::parse(seq).map_err(|e| LeaseError::Store {
+                let sub = r.get::<_, Option<i32>>(5).map(|s| s as u32);
+                let checkpoint =
+                    Checkpoint::from_stored(r.get::<_, Option<String>>(4).as_deref(), sub).map_err(|e| {
+                        LeaseError::Store {
                             operation: "list",
                             source: Box::new(e),
-                        })?,
-                        sub_sequence: sub as u32,
-                    }),
-                    _ => None,
-                };
+                        }
+                    })?;
                 let parents: String = r.get(7);
                 Ok(Lease {
                     shard: ShardId(r.get(0)),
@@ -83,11 +77,7 @@ impl LeaseStore for PgWarehouse {
                     expires_at_ms: r.get(3),
                     checkpoint,
                     watermark_ms: r.get(6),
-                    parents: parents
-                        .split(',')
-                        .filter(|p| !p.is_empty())
-                        .map(|p| ShardId(p.to_owned()))
-                        .collect(),
+                    parents: parents_from_stored(&parents),
                     finished: r.get(8),
                 })
             })

@@ -558,11 +558,7 @@ impl Warehouse for PgWarehouse {
         if applied {
             Ok(())
         } else {
-            Err(WarehouseError::LeaseLost {
-                shard: commit.token.shard.clone(),
-                owner: commit.token.owner.clone(),
-                counter: commit.token.counter,
-            })
+            Err(WarehouseError::lease_lost(&commit.token))
         }
     }
 
@@ -635,21 +631,7 @@ impl Warehouse for PgWarehouse {
                 }
             })
             .await?;
-        let dead_letters = rows
-            .iter()
-            .map(|r| {
-                let kind: String = r.get(0);
-                let kind = DeadLetterKind::parse(&kind).ok_or(WarehouseError::Corrupt {
-                    what: "dead letter kind",
-                    reason: kind.clone(),
-                })?;
-                Ok((kind, r.get::<_, Option<String>>(1), r.get::<_, i64>(2)))
-            })
-            .collect::<Result<Vec<_>, WarehouseError>>()?;
-        Ok(Totals {
-            aggregated,
-            dead_letters,
-        })
+        Totals::from_stored(aggregated, rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))))
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, WarehouseError> {
@@ -671,15 +653,10 @@ impl Warehouse for PgWarehouse {
                 let kind: String = r.get(3);
                 Ok(DeadLetter {
                     shard: ShardId(r.get(0)),
-                    sequence: SequenceNumber::parse(&seq).map_err(|e| WarehouseError::Corrupt {
-                        what: "dead letter sequence",
-                        reason: e.to_string(),
-                    })?,
+                    sequence: SequenceNumber::parse(&seq)
+                        .map_err(|e| WarehouseError::corrupt("dead letter sequence", e))?,
                     sub_sequence: r.get::<_, i32>(2) as u32,
-                    kind: DeadLetterKind::parse(&kind).ok_or(WarehouseError::Corrupt {
-                        what: "dead letter kind",
-                        reason: kind.clone(),
-                    })?,
+                    kind: DeadLetterKind::from_stored(&kind)?,
                     field: r.get(4),
                     reason: r.get(5),
                     app_id: r.get(6),

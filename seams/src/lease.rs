@@ -40,6 +40,20 @@ impl Lease {
     }
 }
 
+/// Parents as stored in a lease row: ids joined by commas.
+pub fn parents_to_stored(parents: &[ShardId]) -> String {
+    parents.iter().map(ShardId::as_str).collect::<Vec<_>>().join(",")
+}
+
+/// Inverse of [`parents_to_stored`].
+pub fn parents_from_stored(stored: &str) -> Vec<ShardId> {
+    stored
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| ShardId(p.to_owned()))
+        .collect()
+}
+
 /// Proof of holding a lease: what commits are fenced with.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LeaseToken {

@@ -28,6 +28,4 @@ pub use shard::{HashKeyRange, Shard, ShardId, hash_key};
 pub use stream::{
     PutOutcome, PutRecord, ReadBatch, Record, ShardReader, StreamError, StreamReader, StreamWriter, WriteLimits,
 };
-pub use warehouse::{
-    DeadLetter, DeadLetterKind, LeasedWarehouse, ShardCommit, Totals, Warehouse, WarehouseError,
-};
+pub use warehouse::{DeadLetter, DeadLetterKind, LeasedWarehouse, ShardCommit, Totals, Warehouse, WarehouseError};

@@ -82,6 +82,17 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// From a lease row's columns: both set, or neither (no checkpoint yet).
+    pub fn from_stored(sequence: Option<&str>, sub_sequence: Option<u32>) -> Result<Option<Self>, BadSequenceNumber> {
+        match (sequence, sub_sequence) {
+            (Some(seq), Some(sub)) => Ok(Some(Checkpoint {
+                sequence: SequenceNumber::parse(seq)?,
+                sub_sequence: sub,
+            })),
+            _ => Ok(None),
+        }
+    }
+
     /// Where a reader resumes: at the checkpointed record (its user records up to
     /// `sub_sequence` are skipped by the caller).
     pub fn resume_position(&self) -> StartPosition {

@@ -147,6 +147,49 @@ pub trait LeasedWarehouse: Warehouse + crate::LeaseStore {}
 
 impl<T: Warehouse + crate::LeaseStore> LeasedWarehouse for T {}
 
+impl WarehouseError {
+    /// The commit fenced by `token` was refused.
+    pub fn lease_lost(token: &LeaseToken) -> Self {
+        WarehouseError::LeaseLost {
+            shard: token.shard.clone(),
+            owner: token.owner.clone(),
+            counter: token.counter,
+        }
+    }
+
+    /// A stored value that does not parse.
+    pub fn corrupt(what: &'static str, reason: impl std::fmt::Display) -> Self {
+        WarehouseError::Corrupt {
+            what,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl DeadLetterKind {
+    /// Parses a stored kind, or says the stored data is corrupt.
+    pub fn from_stored(s: &str) -> Result<Self, WarehouseError> {
+        Self::parse(s).ok_or_else(|| WarehouseError::corrupt("dead letter kind", s))
+    }
+}
+
+impl Totals {
+    /// From stored counts: events aggregated, and dead letters as (kind, field, count) rows.
+    pub fn from_stored(
+        aggregated: i64,
+        dead_letters: impl IntoIterator<Item = (String, Option<String>, i64)>,
+    ) -> Result<Self, WarehouseError> {
+        let dead_letters = dead_letters
+            .into_iter()
+            .map(|(kind, field, n)| Ok((DeadLetterKind::from_stored(&kind)?, field, n)))
+            .collect::<Result<_, WarehouseError>>()?;
+        Ok(Totals {
+            aggregated,
+            dead_letters,
+        })
+    }
+}
+
 /// Where rollups land.
 #[async_trait]
 pub trait Warehouse: Send + Sync + std::fmt::Debug {
