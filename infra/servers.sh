@@ -10,6 +10,8 @@
 #   INLET_KPL_ORACLE_PYTHON  a Python with the official aws-kinesis-agg (the KPL format oracle)
 #   INLET_PG_URL             a throwaway PostgreSQL cluster on a random loopback port (tests
 #                            create a fresh database each); INLET_PG_RESTART restarts it
+#   INLET_CHROMIUM           Debian's headless Chromium (the dashboard's browser test)
+#   INLET_NODE_MODULES       node_modules holding playwright-core, which drives it
 # Later issues add here: the Kinesis emulator (kinesis-local), a Kafka broker.
 
 INLET_CACHE="${INLET_CACHE:-$HOME/.cache/inlet}"
@@ -93,12 +95,33 @@ SH
     log "PostgreSQL: $INLET_PG_URL"
 }
 
+# Headless Chromium from Debian's package, and playwright-core (pinned) to drive it through
+# `executablePath`: no browser is ever downloaded (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD, and
+# playwright-core has no install script anyway).
+PLAYWRIGHT_CORE_VERSION=1.65.1
+start_browser() {
+    command -v chromium >/dev/null 2>&1 || apt_install chromium || return 1
+    command -v npm >/dev/null 2>&1 || apt_install nodejs npm || return 1
+    local dir="$INLET_CACHE/node"
+    if ! grep -qs "\"version\": \"$PLAYWRIGHT_CORE_VERSION\"" "$dir/node_modules/playwright-core/package.json"; then
+        log "installing playwright-core $PLAYWRIGHT_CORE_VERSION with npm"
+        rm -rf "$dir.tmp" && mkdir -p "$dir.tmp" || return 1
+        (cd "$dir.tmp" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --silent --no-audit --no-fund \
+            "playwright-core@$PLAYWRIGHT_CORE_VERSION" >/dev/null) || return 1
+        rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    fi
+    INLET_CHROMIUM="$(command -v chromium)"
+    export INLET_CHROMIUM INLET_NODE_MODULES="$dir/node_modules"
+    log "browser: $INLET_CHROMIUM driven by playwright-core $PLAYWRIGHT_CORE_VERSION"
+}
+
 start_servers() {
     mkdir -p "$INLET_CACHE"
     INLET_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/inlet-servers.XXXXXX")"
     local failed=0
     start_kpl_oracle || failed=1
     start_postgres || failed=1
+    start_browser || failed=1
     if [ "$failed" = 1 ]; then
         if [ "${CI:-}" = true ]; then
             log "a test dependency failed to start; under CI that fails the run"

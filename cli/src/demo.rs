@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use inlet_consumer::{ConsumerStats, WorkerConfig};
 use inlet_producer::Producer;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,6 +37,10 @@ pub struct DemoArgs {
     /// Give up if the consumers make no progress for this long.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub stall_timeout: Duration,
+    /// Serve the dashboard over the demo's warehouse on this address (e.g. `127.0.0.1:8081`)
+    /// while it runs, and after the summary until Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<SocketAddr>,
 }
 
 pub async fn run(args: DemoArgs) -> Result<ExitCode> {
@@ -67,6 +72,13 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         args.workers,
         dir.display()
     );
+    let dashboard = match args.serve {
+        Some(addr) => Some(crate::dashboard::start(locations.warehouse().await?, addr).await?),
+        None => None,
+    };
+    if let Some(d) = &dashboard {
+        println!("dashboard: http://{}/", d.addr());
+    }
 
     let stream = Arc::new(locations.stream(args.shards).await?);
     let map = pipeline::shard_map(stream.as_ref()).await?;
@@ -155,6 +167,10 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     report::print_top(warehouse.as_ref(), 5).await?;
     let exact = pipeline::check(warehouse.as_ref(), &expected).await?;
     let delivered = pipeline::check_delivery(&producer_stats) == ExitCode::SUCCESS;
+    match dashboard {
+        Some(d) => d.until_signal().await?,
+        None => println!("to watch it in a browser: inlet demo --serve 127.0.0.1:8081"),
+    }
     Ok(if exact && delivered {
         ExitCode::SUCCESS
     } else {

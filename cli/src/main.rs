@@ -4,12 +4,15 @@
 //! - `demo`: `inlet demo`, the whole pipeline on the embedded default with a summary.
 //! - `pipeline`: `inlet produce`, `inlet consume`, `inlet verify`, shared by the demo.
 //! - `report`: summaries read from the warehouse (totals, accounting, top titles/games).
+//! - `collector`: `inlet collector` (the HTTP front door) and `inlet collector hash-key`.
 //! - `warehouse_admin`: `inlet warehouse migrate|compact` on PostgreSQL.
 
 // A binary: `pub` items are crate-wide by nature.
 #![allow(unreachable_pub)]
 
 mod backends;
+mod collector;
+mod dashboard;
 mod demo;
 mod pipeline;
 mod report;
@@ -41,6 +44,11 @@ enum Command {
     Report(report::ReportArgs),
     /// Warehouse administration (PostgreSQL): migrations, compaction.
     Warehouse(warehouse_admin::WarehouseArgs),
+    /// Serve the analytics dashboard (web page and JSON query API) over a warehouse.
+    Dashboard(dashboard::DashboardArgs),
+    /// Run the HTTP collector emitters post events to, until SIGINT/SIGTERM; or
+    /// `hash-key` to hash an API key for its configuration.
+    Collector(collector::CollectorArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +78,8 @@ fn main() -> ExitCode {
             Command::Verify(a) => pipeline::verify(a).await,
             Command::Report(a) => report::run(a).await,
             Command::Warehouse(a) => warehouse_admin::run(a).await,
+            Command::Dashboard(a) => dashboard::run(a).await,
+            Command::Collector(a) => collector::run(a).await,
         }
     });
     match result {

@@ -27,6 +27,10 @@ pub struct GenArgs {
     /// Share of invalid or malformed events.
     #[arg(long, default_value_t = 0.002)]
     pub invalid_share: f64,
+    /// Mean simulated time between two events, microseconds (event time spans
+    /// `events * mean_gap_us`).
+    #[arg(long, default_value_t = 1_000)]
+    pub mean_gap_us: u64,
 }
 
 impl GenArgs {
@@ -36,6 +40,7 @@ impl GenArgs {
             events: self.events,
             late_share: self.late_share,
             invalid_share: self.invalid_share,
+            mean_gap_us: self.mean_gap_us,
             ..GeneratorConfig::default()
         }
     }

@@ -20,6 +20,23 @@ pub fn open(path: &Path, create: bool) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Opens a file and creates its tables (`schema`, idempotent DDL), retrying for a while
+/// when another process holds a lock that SQLite does not wait for with its busy handler
+/// (switching a new file to WAL, or creating its schema, while another process opens it).
+pub fn open_with_schema(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
+    let mut attempt = 0;
+    loop {
+        let result = open(path, true).and_then(|conn| conn.execute_batch(schema).map(|()| conn));
+        match result {
+            Err(e) if is_retryable(&e) && attempt < 200 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// One connection, used from async code by running each call on the blocking pool.
 #[derive(Debug, Clone)]
 pub struct Shared {

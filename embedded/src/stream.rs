@@ -62,8 +62,7 @@ impl EmbeddedStream {
         let name = path.display().to_string();
         let p = path.to_owned();
         let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
-            let mut conn = db::open(&p, true)?;
-            conn.execute_batch(SCHEMA)?;
+            let mut conn = db::open_with_schema(&p, SCHEMA)?;
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let existing: i64 = tx.query_row("SELECT COUNT(*) FROM shards", [], |r| r.get(0))?;
             if existing == 0 {

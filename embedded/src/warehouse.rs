@@ -91,9 +91,7 @@ impl EmbeddedWarehouse {
     pub async fn open(path: &Path) -> Result<Self, WarehouseError> {
         let p = path.to_owned();
         let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
-            let conn = db::open(&p, true)?;
-            conn.execute_batch(SCHEMA)?;
-            Ok(conn)
+            db::open_with_schema(&p, SCHEMA)
         })
         .await
         .map_err(|e| WarehouseError::Database {

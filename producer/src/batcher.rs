@@ -4,6 +4,10 @@
 //! aggregate never exceeds `max_aggregate_bytes`/`max_aggregate_records` (a user record
 //! bigger than that travels alone), a batch never exceeds `max_put_records` or
 //! `max_put_bytes`, and records of one shard leave in the order they came.
+//!
+//! A user record may carry an ack token (`A`), handed back with the stream record that holds
+//! it together with its index inside (its sub-sequence), so that whoever writes the record
+//! can tell each sender the outcome. Records without a token cost nothing extra.
 use bytes::Bytes;
 use inlet_schemas::kpl::{Aggregator, UserRecord};
 use inlet_seams::PutRecord;
@@ -39,7 +43,7 @@ impl Default for BatchLimits {
 
 /// A stream record ready to be written, with what it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ready {
+pub struct Ready<A = ()> {
     /// The record to write.
     pub record: PutRecord,
     /// Index of the shard it is bound for.
@@ -50,35 +54,58 @@ pub struct Ready {
     pub permits: usize,
     /// Attempts made so far.
     pub attempts: u32,
+    /// The ack tokens of the user records inside that have one, in order, each with the
+    /// user record's index in the stream record (0 for a plain record). Empty when none does.
+    pub acks: Vec<(u32, A)>,
 }
 
-impl Ready {
+impl<A> Ready<A> {
     fn size(&self) -> usize {
         self.record.partition_key.len() + self.record.data.len()
     }
 }
 
-#[derive(Debug, Default)]
-struct Pending {
+#[derive(Debug)]
+struct Pending<A> {
     agg: Aggregator,
     /// The first user record's data: sent as is when it stays alone.
     first_data: Bytes,
     permits: usize,
     first_ms: u64,
+    acks: Vec<(u32, A)>,
 }
 
-/// Per-shard aggregation and collection.
+impl<A> Default for Pending<A> {
+    fn default() -> Self {
+        Self {
+            agg: Aggregator::default(),
+            first_data: Bytes::new(),
+            permits: 0,
+            first_ms: 0,
+            acks: Vec::new(),
+        }
+    }
+}
+
+/// Per-shard aggregation and collection; `A` is the ack token a user record may carry.
 #[derive(Debug)]
-pub struct Batcher {
+pub struct Batcher<A = ()> {
     limits: BatchLimits,
-    pending: Vec<Pending>,
-    ready: VecDeque<Ready>,
+    pending: Vec<Pending<A>>,
+    ready: VecDeque<Ready<A>>,
     ready_bytes: usize,
 }
 
 impl Batcher {
-    /// A batcher for `shards` shards.
+    /// A batcher for `shards` shards whose records carry no ack tokens.
     pub fn new(limits: BatchLimits, shards: usize) -> Self {
+        Self::with_acks(limits, shards)
+    }
+}
+
+impl<A> Batcher<A> {
+    /// A batcher for `shards` shards whose records may carry ack tokens of type `A`.
+    pub fn with_acks(limits: BatchLimits, shards: usize) -> Self {
         Self {
             limits,
             pending: (0..shards).map(|_| Pending::default()).collect(),
@@ -89,6 +116,12 @@ impl Batcher {
 
     /// Adds a user record bound for `shard`. `permits` is the buffer capacity it holds.
     pub fn push(&mut self, shard: usize, record: UserRecord, permits: usize, now_ms: u64) {
+        self.push_with_ack(shard, record, None, permits, now_ms);
+    }
+
+    /// As [`Batcher::push`], with an ack token that comes back in the [`Ready`] holding the
+    /// record.
+    pub fn push_with_ack(&mut self, shard: usize, record: UserRecord, ack: Option<A>, permits: usize, now_ms: u64) {
         let limits = self.limits;
         let p = &mut self.pending[shard];
         if !p.agg.is_empty()
@@ -100,6 +133,10 @@ impl Batcher {
         if p.agg.is_empty() {
             p.first_ms = now_ms;
             p.first_data = record.data.clone();
+        }
+        if let Some(ack) = ack {
+            // An aggregate never holds more than u32::MAX records (KPL format limit).
+            p.acks.push((p.agg.len() as u32, ack));
         }
         p.agg.push(record);
         p.permits += permits;
@@ -147,7 +184,7 @@ impl Batcher {
     }
 
     /// The next batch: when a full one is ready, or any ready records when `force`.
-    pub fn take_batch(&mut self, force: bool) -> Option<Vec<Ready>> {
+    pub fn take_batch(&mut self, force: bool) -> Option<Vec<Ready<A>>> {
         if self.ready.is_empty() || !(force || self.has_full_batch()) {
             return None;
         }
@@ -169,7 +206,7 @@ impl Batcher {
 
     /// Puts records that failed back at the front, in their order, ahead of newer ones of
     /// their shard.
-    pub fn retry_front(&mut self, failed: Vec<Ready>) {
+    pub fn retry_front(&mut self, failed: Vec<Ready<A>>) {
         for r in failed.into_iter().rev() {
             self.ready_bytes += r.size();
             self.ready.push_front(r);
@@ -197,6 +234,7 @@ impl Batcher {
             user_records,
             permits: std::mem::take(&mut p.permits),
             attempts: 0,
+            acks: std::mem::take(&mut p.acks),
         };
         self.ready_bytes += ready.size();
         self.ready.push_back(ready);

@@ -1,5 +1,6 @@
 //! The async producer: bounded buffer, background writer task, retries, flush.
 use crate::batcher::{BatchLimits, Batcher, Ready};
+use crate::delivery::{Ack, Delivered, Delivery, DeliveryError};
 use crate::metrics as m;
 use crate::shard_map::ShardMap;
 use bytes::Bytes;
@@ -56,6 +57,15 @@ pub enum SendError {
         /// Its length in characters.
         len: usize,
     },
+    /// `try_send_all_confirmed` only: the records together need more than the whole buffer,
+    /// so they can never be taken at once.
+    #[error("records of {size} bytes (with bookkeeping) exceed the producer's buffer of {limit} bytes")]
+    BatchTooLarge {
+        /// Buffer capacity they need, bytes.
+        size: usize,
+        /// The buffer's size.
+        limit: usize,
+    },
     /// `try_send` only: the buffer is full; try again later.
     #[error("producer buffer full")]
     Full,
@@ -91,22 +101,57 @@ pub struct ProducerStats {
     pub put_calls: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counters {
     accepted: AtomicU64,
     delivered: AtomicU64,
     failed: AtomicU64,
     stream_records: AtomicU64,
     put_calls: AtomicU64,
+    /// Milliseconds after `epoch` of the last write that failed retryably, plus one; 0 when
+    /// the last write succeeded (or none was made).
+    last_failure: AtomicU64,
+    epoch: Instant,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Self {
+            accepted: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            stream_records: AtomicU64::new(0),
+            put_calls: AtomicU64::new(0),
+            last_failure: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn snapshot(&self) -> ProducerStats {
+        ProducerStats {
+            accepted: self.accepted.load(Relaxed),
+            delivered: self.delivered.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            stream_records: self.stream_records.load(Relaxed),
+            put_calls: self.put_calls.load(Relaxed),
+        }
+    }
+}
+
+/// A user record on its way to the writer task.
+#[derive(Debug)]
+struct Queued {
+    shard_key: u128,
+    record: UserRecord,
+    permits: usize,
+    ack: Option<Ack>,
 }
 
 #[derive(Debug)]
 enum Msg {
-    Record {
-        shard_key: u128,
-        record: UserRecord,
-        permits: usize,
-    },
+    Record(Queued),
+    /// Records taken together (`try_send_all_confirmed`): one message, so all or none.
+    Records(Vec<Queued>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -139,15 +184,14 @@ impl Producer {
         batch.max_aggregate_bytes = batch.max_aggregate_bytes.min(limits.max_record_bytes);
         let (tx, rx) = mpsc::channel(4096);
         let capacity = Arc::new(Semaphore::new(config.max_buffered_bytes));
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters::new());
         let task = Task {
             writer,
-            batcher: Batcher::new(batch, map.len()),
+            batcher: Batcher::with_acks(batch, map.len()),
             map,
             config: config.clone(),
             capacity: Arc::clone(&capacity),
             counters: Arc::clone(&counters),
-            epoch: Instant::now(),
         };
         let task = tokio::spawn(task.run(rx));
         Ok(Self {
@@ -173,9 +217,9 @@ impl Producer {
         Ok(size + RECORD_OVERHEAD)
     }
 
-    /// Sends one record, waiting while the buffer is full.
-    pub async fn send(&self, partition_key: String, data: Bytes) -> Result<(), SendError> {
-        let permits = self.check(&partition_key, &data)?;
+    /// Takes buffer capacity for one record, waiting while the buffer is full.
+    async fn reserve(&self, partition_key: &str, data: &Bytes) -> Result<usize, SendError> {
+        let permits = self.check(partition_key, data)?;
         // `check` keeps permits below max_buffered_bytes, which fits in u32 by construction
         // of the semaphore (its maximum is far below).
         let permit = self
@@ -184,40 +228,108 @@ impl Producer {
             .await
             .map_err(|_| SendError::Closed)?;
         permit.forget();
-        self.enqueue(partition_key, data, permits).await
+        Ok(permits)
+    }
+
+    /// Takes `permits` of buffer capacity if it is free now.
+    fn try_take(&self, permits: usize) -> Result<(), SendError> {
+        let n = u32::try_from(permits).map_err(|_| SendError::BatchTooLarge {
+            size: permits,
+            limit: self.max_buffered_bytes,
+        })?;
+        let permit = self.capacity.try_acquire_many(n).map_err(|e| match e {
+            tokio::sync::TryAcquireError::NoPermits => SendError::Full,
+            tokio::sync::TryAcquireError::Closed => SendError::Closed,
+        })?;
+        permit.forget();
+        Ok(())
+    }
+
+    /// Sends one record, waiting while the buffer is full.
+    pub async fn send(&self, partition_key: String, data: Bytes) -> Result<(), SendError> {
+        let permits = self.reserve(&partition_key, &data).await?;
+        self.enqueue(queued(partition_key, data, permits, None)).await
+    }
+
+    /// Sends one record, waiting while the buffer is full; the [`Delivery`] resolves when the
+    /// stream record holding it is written or given up on.
+    pub async fn send_confirmed(&self, partition_key: String, data: Bytes) -> Result<Delivery, SendError> {
+        let permits = self.reserve(&partition_key, &data).await?;
+        let (ack, delivery) = Delivery::channel();
+        self.enqueue(queued(partition_key, data, permits, Some(ack))).await?;
+        Ok(delivery)
     }
 
     /// Sends one record if the buffer has room now, else answers [`SendError::Full`].
     pub async fn try_send(&self, partition_key: String, data: Bytes) -> Result<(), SendError> {
         let permits = self.check(&partition_key, &data)?;
-        let permit = self.capacity.try_acquire_many(permits as u32).map_err(|e| match e {
-            tokio::sync::TryAcquireError::NoPermits => SendError::Full,
-            tokio::sync::TryAcquireError::Closed => SendError::Closed,
-        })?;
-        permit.forget();
-        self.enqueue(partition_key, data, permits).await
+        self.try_take(permits)?;
+        self.enqueue(queued(partition_key, data, permits, None)).await
     }
 
-    async fn enqueue(&self, partition_key: String, data: Bytes, permits: usize) -> Result<(), SendError> {
-        let shard_key = hash_key(&partition_key);
-        let record = UserRecord {
-            partition_key,
-            explicit_hash_key: None,
-            data,
-        };
-        self.tx
-            .send(Msg::Record {
-                shard_key,
-                record,
-                permits,
+    /// As [`Producer::try_send`], with a [`Delivery`] for the record.
+    pub async fn try_send_confirmed(&self, partition_key: String, data: Bytes) -> Result<Delivery, SendError> {
+        let permits = self.check(&partition_key, &data)?;
+        self.try_take(permits)?;
+        let (ack, delivery) = Delivery::channel();
+        self.enqueue(queued(partition_key, data, permits, Some(ack))).await?;
+        Ok(delivery)
+    }
+
+    /// Sends all of `records` or none, without waiting: [`SendError::Full`] when the buffer
+    /// (or the queue to the writer task) has no room for all of them now, or the refusal of
+    /// the first record that can never be sent. One [`Delivery`] per record, in order.
+    pub fn try_send_all_confirmed(&self, records: Vec<(String, Bytes)>) -> Result<Vec<Delivery>, SendError> {
+        let mut permits = Vec::with_capacity(records.len());
+        for (partition_key, data) in &records {
+            permits.push(self.check(partition_key, data)?);
+        }
+        let total: usize = permits.iter().sum();
+        if total > self.max_buffered_bytes {
+            return Err(SendError::BatchTooLarge {
+                size: total,
+                limit: self.max_buffered_bytes,
+            });
+        }
+        self.try_take(total)?;
+        let mut deliveries = Vec::with_capacity(records.len());
+        let items = records
+            .into_iter()
+            .zip(permits)
+            .map(|((partition_key, data), permits)| {
+                let (ack, delivery) = Delivery::channel();
+                deliveries.push(delivery);
+                queued(partition_key, data, permits, Some(ack))
             })
-            .await
-            .map_err(|_| {
-                self.capacity.add_permits(permits);
-                SendError::Closed
-            })?;
+            .collect();
+        self.tx.try_send(Msg::Records(items)).map_err(|e| {
+            self.capacity.add_permits(total);
+            match e {
+                mpsc::error::TrySendError::Full(_) => SendError::Full,
+                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+            }
+        })?;
+        self.counters.accepted.fetch_add(deliveries.len() as u64, Relaxed);
+        Ok(deliveries)
+    }
+
+    async fn enqueue(&self, item: Queued) -> Result<(), SendError> {
+        let permits = item.permits;
+        self.tx.send(Msg::Record(item)).await.map_err(|_| {
+            self.capacity.add_permits(permits);
+            SendError::Closed
+        })?;
         self.counters.accepted.fetch_add(1, Relaxed);
         Ok(())
+    }
+
+    /// How long ago the stream last failed a write in a way worth retrying (unavailable,
+    /// throttling), if no write has fully succeeded since: a sign that the stream is not
+    /// writable now.
+    pub fn last_write_failure(&self) -> Option<Duration> {
+        let at = self.counters.last_failure.load(Relaxed).checked_sub(1)?;
+        let elapsed = self.counters.epoch.elapsed().as_millis() as u64;
+        Some(Duration::from_millis(elapsed.saturating_sub(at)))
     }
 
     /// Waits until every record sent before this call is delivered or given up on.
@@ -233,14 +345,7 @@ impl Producer {
 
     /// The counters so far.
     pub fn stats(&self) -> ProducerStats {
-        let c = &self.counters;
-        ProducerStats {
-            accepted: c.accepted.load(Relaxed),
-            delivered: c.delivered.load(Relaxed),
-            failed: c.failed.load(Relaxed),
-            stream_records: c.stream_records.load(Relaxed),
-            put_calls: c.put_calls.load(Relaxed),
-        }
+        self.counters.snapshot()
     }
 
     /// Flushes, stops the writer task and returns the final counters.
@@ -249,30 +354,35 @@ impl Producer {
         let Producer { tx, task, .. } = self;
         drop(tx);
         task.await.map_err(|e| ProducerError::Stopped(e.to_string()))?;
-        let c = &self.counters;
-        Ok(ProducerStats {
-            accepted: c.accepted.load(Relaxed),
-            delivered: c.delivered.load(Relaxed),
-            failed: c.failed.load(Relaxed),
-            stream_records: c.stream_records.load(Relaxed),
-            put_calls: c.put_calls.load(Relaxed),
-        })
+        Ok(self.counters.snapshot())
+    }
+}
+
+fn queued(partition_key: String, data: Bytes, permits: usize, ack: Option<Ack>) -> Queued {
+    Queued {
+        shard_key: hash_key(&partition_key),
+        record: UserRecord {
+            partition_key,
+            explicit_hash_key: None,
+            data,
+        },
+        permits,
+        ack,
     }
 }
 
 struct Task {
     writer: Arc<dyn StreamWriter>,
     map: ShardMap,
-    batcher: Batcher,
+    batcher: Batcher<Ack>,
     config: ProducerConfig,
     capacity: Arc<Semaphore>,
     counters: Arc<Counters>,
-    epoch: Instant,
 }
 
 impl Task {
     fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        self.counters.epoch.elapsed().as_millis() as u64
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
@@ -280,7 +390,7 @@ impl Task {
             let deadline = self
                 .batcher
                 .next_deadline()
-                .map(|ms| self.epoch + Duration::from_millis(ms));
+                .map(|ms| self.counters.epoch + Duration::from_millis(ms));
             let mut force = false;
             tokio::select! {
                 msg = rx.recv() => match msg {
@@ -312,20 +422,20 @@ impl Task {
 
     async fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Record {
-                shard_key,
-                record,
-                permits,
-            } => {
-                let shard = self.map.index_of(shard_key);
-                let now = self.now_ms();
-                self.batcher.push(shard, record, permits, now);
-            }
+            Msg::Record(item) => self.push(item),
+            Msg::Records(items) => items.into_iter().for_each(|item| self.push(item)),
             Msg::Flush(ack) => {
                 self.drain().await;
                 let _ = ack.send(());
             }
         }
+    }
+
+    fn push(&mut self, item: Queued) {
+        let shard = self.map.index_of(item.shard_key);
+        let now = self.now_ms();
+        self.batcher
+            .push_with_ack(shard, item.record, item.ack, item.permits, now);
     }
 
     /// Seals and writes everything held.
@@ -336,28 +446,40 @@ impl Task {
         }
     }
 
-    async fn put(&mut self, batch: Vec<Ready>) {
+    async fn put(&mut self, batch: Vec<Ready<Ack>>) {
         let records: Vec<_> = batch.iter().map(|r| r.record.clone()).collect();
         self.counters.put_calls.fetch_add(1, Relaxed);
         metrics::counter!(m::PUT_CALLS_TOTAL).increment(1);
         let outcomes = self.writer.put_records(&records).await;
         let mut retry = Vec::new();
+        // Whether the stream failed in a way worth retrying (unavailable, throttling), as
+        // opposed to refusing a record.
+        let mut unavailable = false;
         match outcomes {
             Ok(outcomes) => {
                 let (mut delivered, mut stream_records, mut bytes) = (0u64, 0u64, 0u64);
                 for (ready, outcome) in batch.into_iter().zip(outcomes) {
                     match outcome {
-                        PutOutcome::Written { .. } => {
+                        PutOutcome::Written { shard, sequence } => {
                             delivered += u64::from(ready.user_records);
                             stream_records += 1;
                             bytes += ready.record.data.len() as u64;
                             self.capacity.add_permits(ready.permits);
+                            for (sub_sequence, ack) in ready.acks {
+                                // A dropped Delivery means its sender stopped waiting: fine.
+                                let _ = ack.send(Ok(Delivered {
+                                    shard: shard.clone(),
+                                    sequence: sequence.clone(),
+                                    sub_sequence,
+                                }));
+                            }
                         }
                         PutOutcome::Failed {
                             code,
                             message,
                             retryable,
                         } => {
+                            unavailable |= retryable;
                             self.failed_or_retry(ready, retryable, &code, &message, &mut retry);
                         }
                     }
@@ -372,12 +494,15 @@ impl Task {
             }
             Err(e) => {
                 let retryable = e.is_retryable();
+                unavailable = retryable;
                 let message = error_chain(&e);
                 for ready in batch {
                     self.failed_or_retry(ready, retryable, "PutRecords", &message, &mut retry);
                 }
             }
         }
+        let last_failure = if unavailable { self.now_ms() + 1 } else { 0 };
+        self.counters.last_failure.store(last_failure, Relaxed);
         if !retry.is_empty() {
             let attempts = retry.iter().map(|r| r.attempts).max().unwrap_or(1);
             metrics::counter!(m::RETRIED_TOTAL).increment(retry.len() as u64);
@@ -386,7 +511,14 @@ impl Task {
         }
     }
 
-    fn failed_or_retry(&self, mut ready: Ready, retryable: bool, code: &str, message: &str, retry: &mut Vec<Ready>) {
+    fn failed_or_retry(
+        &self,
+        mut ready: Ready<Ack>,
+        retryable: bool,
+        code: &str,
+        message: &str,
+        retry: &mut Vec<Ready<Ack>>,
+    ) {
         ready.attempts += 1;
         if retryable && ready.attempts < self.config.max_attempts {
             retry.push(ready);
@@ -404,6 +536,9 @@ impl Task {
         metrics::counter!(m::FAILED_TOTAL, "reason" => if retryable { "attempts_exhausted" } else { "rejected" })
             .increment(u64::from(ready.user_records));
         self.capacity.add_permits(ready.permits);
+        for (_, ack) in ready.acks {
+            let _ = ack.send(Err(DeliveryError::new(code, message, ready.attempts, retryable)));
+        }
     }
 
     fn backoff(&self, attempts: u32) -> Duration {

@@ -389,3 +389,32 @@ fn retried_records_count_towards_a_full_batch() {
     assert!(!b.has_full_batch());
     assert_eq!(b.take_batch(true), None);
 }
+
+#[test]
+fn ack_tokens_come_back_with_their_sub_sequence_and_survive_a_retry() {
+    let mut l = limits(100);
+    l.max_aggregate_records = 3;
+    let mut b: Batcher<&str> = Batcher::with_acks(l, 2);
+    b.push_with_ack(0, record("k", "a"), Some("a"), 1, 0);
+    b.push(0, record("k", "b"), 1, 0); // fire and forget: no token
+    b.push_with_ack(0, record("k", "c"), Some("c"), 1, 0); // third record: seals
+    b.push_with_ack(0, record("k", "d"), Some("d"), 1, 0);
+    b.push(1, record("j", "e"), 1, 0);
+    b.seal_all();
+    let batch = b.take_batch(true).unwrap();
+    let acks: Vec<_> = batch.iter().map(|r| (r.shard, r.acks.clone())).collect();
+    assert_eq!(
+        acks,
+        vec![
+            (0, vec![(0, "a"), (2, "c")]),
+            (0, vec![(0, "d")]), // alone, so a plain record: index 0
+            (1, vec![]),
+        ]
+    );
+    b.retry_front(batch);
+    let again = b.take_batch(true).unwrap();
+    assert_eq!(
+        again.iter().map(|r| r.acks.clone()).collect::<Vec<_>>(),
+        acks.into_iter().map(|a| a.1).collect::<Vec<_>>()
+    );
+}
