@@ -86,7 +86,9 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let mut stats: Vec<Arc<ConsumerStats>> = Vec::new();
     let mut workers = Vec::new();
     for i in 0..args.workers {
-        let config = WorkerConfig::new(format!("demo-worker-{i}"));
+        // The raw archive is on in the demo, so `inlet replay --source archive` has history.
+        let config = WorkerConfig::new(format!("demo-worker-{i}"))
+            .with_archive(Arc::new(inlet_replay::LocalArchive::new(dir.join("archive"))));
         let worker = pipeline::worker(&locations, args.shards, config).await?;
         stats.push(worker.stats());
         workers.push(tokio::spawn(worker.run(shutdown.clone())));

@@ -5,6 +5,7 @@
 //! - `pipeline`: `inlet produce`, `inlet consume`, `inlet verify`, shared by the demo.
 //! - `report`: summaries read from the warehouse (totals, accounting, top titles/games).
 //! - `collector`: `inlet collector` (the HTTP front door) and `inlet collector hash-key`.
+//! - `replay`: `inlet replay rebuild|emit|ndjson` from the stream or the raw archive.
 //! - `warehouse_admin`: `inlet warehouse migrate|compact` on PostgreSQL.
 
 // A binary: `pub` items are crate-wide by nature.
@@ -15,6 +16,7 @@ mod collector;
 mod dashboard;
 mod demo;
 mod pipeline;
+mod replay;
 mod report;
 mod warehouse_admin;
 
@@ -49,6 +51,9 @@ enum Command {
     /// Run the HTTP collector emitters post events to, until SIGINT/SIGTERM; or
     /// `hash-key` to hash an API key for its configuration.
     Collector(collector::CollectorArgs),
+    /// Re-drive history from the stream or the raw archive: rebuild rollups, re-emit to
+    /// another stream, or print NDJSON.
+    Replay(replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
             Command::Warehouse(a) => warehouse_admin::run(a).await,
             Command::Dashboard(a) => dashboard::run(a).await,
             Command::Collector(a) => collector::run(a).await,
+            Command::Replay(a) => replay::run(a).await,
         }
     });
     match result {

@@ -154,6 +154,10 @@ pub struct ConsumeArgs {
     /// Shards of the stream, if it has to be created.
     #[arg(long, default_value_t = 4)]
     pub shards: u32,
+    /// Archive every raw record read here (hourly zstd segments, fsynced before each commit),
+    /// for `inlet replay --source archive`.
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<std::path::PathBuf>,
 }
 
 pub fn default_worker_id() -> String {
@@ -169,7 +173,10 @@ pub async fn worker(locations: &Locations, shards: u32, config: WorkerConfig) ->
 
 pub async fn consume(args: ConsumeArgs) -> Result<ExitCode> {
     let id = args.worker_id.clone().unwrap_or_else(default_worker_id);
-    let config = WorkerConfig::new(id).with_failover(args.failover);
+    let mut config = WorkerConfig::new(id).with_failover(args.failover);
+    if let Some(dir) = &args.archive {
+        config = config.with_archive(Arc::new(inlet_replay::LocalArchive::new(dir)));
+    }
     let worker = worker(&args.locations, args.shards, config).await?;
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();

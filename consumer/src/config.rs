@@ -1,6 +1,8 @@
 //! Worker settings.
+use crate::archive::Archive;
 use inlet_rollup::Lateness;
 use inlet_schemas::validate::Limits;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a worker behaves.
@@ -29,6 +31,8 @@ pub struct WorkerConfig {
     pub lateness: Lateness,
     /// Event time limits of validation.
     pub limits: Limits,
+    /// Where every raw record read is archived (durably before each commit), if anywhere.
+    pub archive: Option<Arc<dyn Archive>>,
 }
 
 impl WorkerConfig {
@@ -47,7 +51,14 @@ impl WorkerConfig {
             idle_wait: Duration::from_millis(200),
             lateness: Lateness::default(),
             limits: Limits::default(),
+            archive: None,
         }
+    }
+
+    /// Archiving every raw record read to `archive`.
+    pub fn with_archive(mut self, archive: Arc<dyn Archive>) -> Self {
+        self.archive = Some(archive);
+        self
     }
 
     /// With `failover` (and the renew interval a third of it).

@@ -1,5 +1,7 @@
 //! Inlet's consumer worker.
 //!
+//! - [`archive`]: the raw archive hook ([`Archive`]): every record read, durable before the
+//!   commit that checkpoints past it.
 //! - [`config`]: worker settings (failover time, commit cadence, lateness, limits).
 //! - [`processor`]: the pure core: stream records → user records → events → rollups or
 //!   dead letters, with the checkpoint of the last user record handled.
@@ -12,9 +14,11 @@
 //! Guarantee: exactly-once rollups. Each commit writes the shard's cumulative partial rows
 //! of the windows it touched, its dead letters and its checkpoint in one warehouse
 //! transaction fenced by the lease counter; a worker that lost its lease cannot commit, and
-//! the next owner resumes from the last commit. Every event read is either aggregated or
+//! the next owner resumes from the last commit. With an archive configured, every record read
+//! is in it (fsynced) before the commit whose checkpoint moves past it. Every event read is either aggregated or
 //! dead-lettered with its reason.
 
+pub mod archive;
 pub mod balance;
 pub mod config;
 pub mod metrics;
@@ -23,6 +27,7 @@ pub mod shard_task;
 pub mod stats;
 pub mod worker;
 
+pub use archive::{Archive, ShardArchive};
 pub use config::WorkerConfig;
 pub use processor::RecordProcessor;
 pub use stats::{ConsumerStats, StatsSnapshot};

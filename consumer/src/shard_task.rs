@@ -1,4 +1,5 @@
 //! One shard's loop: restore its state from the last commit, read, process, commit.
+use crate::archive::ShardArchive;
 use crate::config::WorkerConfig;
 use crate::metrics as m;
 use crate::processor::RecordProcessor;
@@ -98,6 +99,13 @@ async fn run_inner(
         .map_or(StartPosition::TrimHorizon, |c| c.resume_position());
     tracing::info!(shard = %shard, checkpoint = ?lease.checkpoint, counter = token.counter, "shard started");
     let mut processor = RecordProcessor::new(shard.clone(), rollup, lease.checkpoint, cfg.limits, cfg.lateness);
+    let mut archive = match &cfg.archive {
+        Some(a) => Some(
+            a.open_shard(&shard)
+                .map_err(|e| Failure::Other(format!("opening the archive: {e}")))?,
+        ),
+        None => None,
+    };
     let mut reader = shared.stream.open(&shard, start).await?;
     let mut last_commit = Instant::now();
     let mut read_failures = 0u32;
@@ -124,25 +132,29 @@ async fn run_inner(
         }
         let before = processor.pending();
         for record in &batch.records {
+            if let Some(a) = archive.as_mut() {
+                a.append(record, processor.rollup().watermark_ms())
+                    .map_err(|e| Failure::Other(format!("archiving a record: {e}")))?;
+            }
             processor.process(record);
         }
         metrics::counter!(m::READ_TOTAL, "shard" => shard_label.clone()).increment(processor.pending() - before);
         if let Some(_children) = &batch.shard_end {
-            commit(shared, token, &mut processor, true).await?;
+            commit(shared, token, &mut processor, &mut archive, true).await?;
             tracing::info!(shard = %shard, "shard finished");
             return Ok(Exit::ShardEnd);
         }
         if processor.pending() >= cfg.commit_every_records
             || (processor.has_pending() && last_commit.elapsed() >= cfg.commit_interval)
         {
-            commit(shared, token, &mut processor, false).await?;
+            commit(shared, token, &mut processor, &mut archive, false).await?;
             last_commit = Instant::now();
         }
         if batch.records.is_empty() {
             pause(cancel, cfg.idle_wait).await;
         }
     }
-    commit(shared, token, &mut processor, false).await?;
+    commit(shared, token, &mut processor, &mut archive, false).await?;
     tracing::info!(shard = %shard, "shard stopped");
     Ok(Exit::Stopped)
 }
@@ -158,11 +170,23 @@ async fn commit(
     shared: &Shared,
     token: &LeaseToken,
     processor: &mut RecordProcessor,
+    archive: &mut Option<Box<dyn ShardArchive>>,
     shard_end: bool,
 ) -> Result<(), Failure> {
     let Some((commit, counts)) = processor.take_commit(token, shard_end) else {
         return Ok(());
     };
+    // The archive invariant: the records this checkpoint moves past are durable there first.
+    if let Some(mut a) = archive.take() {
+        let (a, synced) = tokio::task::spawn_blocking(move || {
+            let r = a.sync();
+            (a, r)
+        })
+        .await
+        .map_err(|e| Failure::Other(format!("archive sync task: {e}")))?;
+        synced.map_err(|e| Failure::Other(format!("syncing the archive: {e}")))?;
+        *archive = Some(a);
+    }
     let started = Instant::now();
     let result = shared.warehouse.commit(&commit).await;
     metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());

@@ -90,16 +90,14 @@ impl EmbeddedWarehouse {
     /// Opens the file, creating it and its tables if needed.
     pub async fn open(path: &Path) -> Result<Self, WarehouseError> {
         let p = path.to_owned();
-        let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
-            db::open_with_schema(&p, SCHEMA)
-        })
-        .await
-        .map_err(|e| WarehouseError::Database {
-            operation: "open",
-            retryable: false,
-            source: Box::new(e),
-        })?
-        .map_err(db_error("open"))?;
+        let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> { db::open_with_schema(&p, SCHEMA) })
+            .await
+            .map_err(|e| WarehouseError::Database {
+                operation: "open",
+                retryable: false,
+                source: Box::new(e),
+            })?
+            .map_err(db_error("open"))?;
         Ok(Self {
             conn: Shared::new(conn),
         })

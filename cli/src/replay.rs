@@ -1,0 +1,326 @@
+//! `inlet replay`: re-drive history from the stream or the raw archive to rebuild rollups,
+//! re-emit to another stream, or print NDJSON.
+use crate::backends::Locations;
+use crate::pipeline::wait_for_signal;
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use inlet_producer::{BatchLimits, Producer, ProducerConfig};
+use inlet_replay::{ArchiveReader, Counters, Filter, ProgressFile, RebuildConfig, ReplayError, Sink, Source};
+use inlet_rollup::Lateness;
+use inlet_schemas::validate::Limits;
+use inlet_seams::{SequenceNumber, StartPosition};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// What to do with the replayed records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// Recompute the range's rollups and replace them in the warehouse (idempotent).
+    Rebuild,
+    /// Re-emit the events to another stream (`--to-stream`) at `--speed` times their pace.
+    Emit,
+    /// Print the events as NDJSON (proto3 JSON mapping) on stdout.
+    Ndjson,
+}
+
+/// Where to read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceKind {
+    /// The stream (`--stream`, default the embedded one in the data dir).
+    Stream,
+    /// The raw archive (`--archive`).
+    Archive,
+}
+
+/// `inlet replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// What to do: rebuild, emit or ndjson.
+    #[arg(value_enum)]
+    pub target: Target,
+    #[command(flatten)]
+    pub locations: Locations,
+    /// Read the stream or the archive.
+    #[arg(long, value_enum, default_value = "stream")]
+    pub source: SourceKind,
+    /// The archive's directory (default `<data-dir>/archive`).
+    #[arg(long)]
+    pub archive: Option<PathBuf>,
+    /// Event time range start (RFC 3339 like 2026-01-01T00:05:00Z, or ms since the epoch);
+    /// a rebuild rounds it down to a whole minute.
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<i64>,
+    /// Event time range end, exclusive; a rebuild rounds it up to a whole minute.
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<i64>,
+    /// Start reading at records that arrived at or after this time (default: the oldest;
+    /// a rebuild from the archive finds its exact start itself).
+    #[arg(long, value_parser = parse_time, conflicts_with = "read_from_sequence")]
+    pub read_from: Option<i64>,
+    /// Start reading every shard at this sequence number.
+    #[arg(long)]
+    pub read_from_sequence: Option<String>,
+    /// Only these event kinds (`viewing.heartbeat`, `heartbeat`, `gameplay`...); repeatable.
+    #[arg(long)]
+    pub kind: Vec<String>,
+    /// Only viewing events of these titles (or gameplay events of `--game`); repeatable.
+    #[arg(long)]
+    pub title: Vec<String>,
+    /// Only gameplay events of these games (or viewing events of `--title`); repeatable.
+    #[arg(long)]
+    pub game: Vec<String>,
+    /// Only events of these emitter app ids; repeatable.
+    #[arg(long)]
+    pub app: Vec<String>,
+    /// Only events of these playback or game sessions; repeatable.
+    #[arg(long)]
+    pub session: Vec<String>,
+    /// emit: the target stream, `embedded:///path/stream.db`.
+    #[arg(long)]
+    pub to_stream: Option<String>,
+    /// emit: shards of the target stream if it has to be created.
+    #[arg(long, default_value_t = 4)]
+    pub to_shards: u32,
+    /// emit: speed factor over the original arrival pace (0: as fast as possible).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Where progress is kept so an interrupted replay resumes (default
+    /// `<data-dir>/replay-<target>.progress.json`; removed when the replay completes).
+    #[arg(long)]
+    pub progress_file: Option<PathBuf>,
+    /// Count what would be replayed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    let t = humantime::parse_rfc3339_weak(s).map_err(|e| format!("{s:?}: not ms since the epoch nor RFC 3339: {e}"))?;
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .map_err(|_| format!("{s:?} is before 1970"))
+}
+
+impl ReplayArgs {
+    fn filter(&self) -> Filter {
+        Filter {
+            from_ms: self.from,
+            to_ms: self.to,
+            kinds: self.kind.clone(),
+            titles: self.title.clone(),
+            games: self.game.clone(),
+            apps: self.app.clone(),
+            sessions: self.session.clone(),
+        }
+    }
+
+    fn read_from(&self) -> Result<Option<StartPosition>> {
+        Ok(match (&self.read_from, &self.read_from_sequence) {
+            (Some(t), _) => Some(StartPosition::AtTimestamp(*t)),
+            (None, Some(s)) => Some(StartPosition::AtSequence(
+                SequenceNumber::parse(s).context("--read-from-sequence")?,
+            )),
+            (None, None) => None,
+        })
+    }
+}
+
+pub async fn run(args: ReplayArgs) -> Result<ExitCode> {
+    let archive_dir = args
+        .archive
+        .clone()
+        .unwrap_or_else(|| args.locations.data_dir.join("archive"));
+    let archive = ArchiveReader::new(&archive_dir);
+    let source = match args.source {
+        SourceKind::Stream => {
+            let path = args.locations.stream_path()?;
+            if !path.exists() {
+                bail!("no stream at {}", path.display());
+            }
+            Source::Stream(Arc::new(args.locations.stream(1).await?))
+        }
+        SourceKind::Archive => {
+            if !archive_dir.is_dir() {
+                bail!("no archive at {}", archive_dir.display());
+            }
+            Source::Archive(archive.clone())
+        }
+    };
+    let filter = args.filter();
+    let read_from = args.read_from()?;
+    let target_name = format!("{:?}", args.target).to_lowercase();
+    let fingerprint = format!(
+        "{target_name} {:?} {filter:?} {read_from:?} {:?} {:?}",
+        args.source, args.to_stream, args.speed
+    );
+    let progress_path = args.progress_file.clone().unwrap_or_else(|| {
+        args.locations
+            .data_dir
+            .join(format!("replay-{target_name}.progress.json"))
+    });
+    let mut progress = ProgressFile::load(Some(&progress_path), &fingerprint)?;
+
+    let cancel = CancellationToken::new();
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            cancel.cancel();
+        });
+    }
+    let counters = Arc::new(Counters::default());
+    let bar = progress_bar(Arc::clone(&counters));
+    let started = Instant::now();
+    let outcome = match args.target {
+        Target::Rebuild => {
+            if filter.selects_events() {
+                bail!("a rebuild replaces whole rows: --kind, --title, --game, --app and --session do not apply");
+            }
+            let cfg = RebuildConfig {
+                from_minute: args.from.map_or(i64::MIN / 60_000, |t| t.div_euclid(60_000)),
+                to_minute: args.to.map_or(i64::MAX / 60_000, |t| (t + 59_999).div_euclid(60_000)),
+                read_from,
+                lateness: Lateness::default(),
+                limits: Limits::default(),
+                dry_run: args.dry_run,
+                owner: format!("replay-rebuild-{}", std::process::id()),
+            };
+            let warehouse = args.locations.warehouse().await?;
+            inlet_replay::rebuild(&source, warehouse.as_ref(), &cfg, &mut progress, &counters, &cancel)
+                .await
+                .map(|shards| {
+                    for s in &shards {
+                        if s.resumed {
+                            println!("{}: done by an earlier run", s.shard);
+                            continue;
+                        }
+                        println!(
+                            "{}: {} records, {} rows {}({} zeroed), minutes replaced up to {}{}",
+                            s.shard,
+                            s.records,
+                            s.rows,
+                            if args.dry_run { "would be written " } else { "written " },
+                            s.zeroed,
+                            s.replaced_to_minute,
+                            if s.exact_start { "" } else { " (start not exact)" }
+                        );
+                    }
+                })
+        }
+        Target::Emit | Target::Ndjson => {
+            let start = read_from.unwrap_or(StartPosition::TrimHorizon);
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+            let producer = match (args.target, args.dry_run) {
+                (Target::Emit, false) => Some(emit_producer(&args).await?),
+                _ => None,
+            };
+            let mut sink = match (&producer, args.target) {
+                _ if args.dry_run => Sink::Count,
+                (Some(p), _) => Sink::Emit {
+                    producer: p,
+                    speed: args.speed,
+                },
+                _ => Sink::Ndjson(&mut out),
+            };
+            let driven =
+                inlet_replay::drive(&source, &start, &filter, &mut sink, &mut progress, &counters, &cancel).await;
+            if let Some(p) = producer {
+                let stats = p.close().await?;
+                eprintln!(
+                    "emitted {} events in {} stream records",
+                    stats.delivered, stats.stream_records
+                );
+            }
+            driven.map(|d| {
+                eprintln!(
+                    "{} stream records, {} user records ({} not events), {} {}",
+                    d.records,
+                    d.user_records,
+                    d.not_events,
+                    d.replayed,
+                    if args.dry_run { "would be replayed" } else { "replayed" }
+                );
+            })
+        }
+    };
+    bar.finish_and_clear();
+    for t in archive.torn_tails() {
+        eprintln!(
+            "archive: {} ends in a torn block at byte {} (a crash while writing); read up to it",
+            t.path.display(),
+            t.offset
+        );
+    }
+    match outcome {
+        Ok(()) => {
+            if !args.dry_run {
+                progress.remove()?;
+            }
+            eprintln!(
+                "{} events in {:.1} s",
+                counters.events.load(Relaxed),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ReplayError::Interrupted) => {
+            eprintln!(
+                "interrupted: progress saved in {}; run the same command to resume",
+                progress_path.display()
+            );
+            Ok(ExitCode::from(130))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn emit_producer(args: &ReplayArgs) -> Result<Producer> {
+    let Some(url) = &args.to_stream else {
+        bail!("emit needs --to-stream embedded:///path/stream.db");
+    };
+    let target = Locations {
+        data_dir: args.locations.data_dir.clone(),
+        stream: Some(url.clone()),
+        warehouse: None,
+    };
+    if target.stream_path()? == args.locations.stream_path()? {
+        bail!("--to-stream is the source stream");
+    }
+    let stream = Arc::new(target.stream(args.to_shards).await?);
+    // A short linger: pacing is the point, so records should not wait for company.
+    let config = ProducerConfig {
+        batch: BatchLimits {
+            linger_ms: 5,
+            ..BatchLimits::default()
+        },
+        ..ProducerConfig::default()
+    };
+    Ok(Producer::start(stream, config).await?)
+}
+
+fn progress_bar(counters: Arc<Counters>) -> ProgressBar {
+    let bar = ProgressBar::new(1_000).with_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:40}] {percent:>3}% {msg} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix("replay");
+    let b = bar.clone();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        while !b.is_finished() {
+            let events = counters.events.load(Relaxed);
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            b.set_position(counters.permille());
+            b.set_message(format!("{events} events, {:.0} events/s", events as f64 / secs));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    bar
+}
