@@ -3,8 +3,11 @@
 //! stream refuses, or that it cannot take for longer than the retries last, resolve with the
 //! error; `try_send_all_confirmed` takes all or nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+mod common;
+
 use async_trait::async_trait;
 use bytes::Bytes;
+use common::{Gated, stream};
 use inlet_embedded::EmbeddedStream;
 use inlet_producer::{BatchLimits, Delivered, Producer, ProducerConfig, SendError};
 use inlet_schemas::kpl;
@@ -13,14 +16,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::Duration;
 use tokio::sync::Semaphore;
-
-async fn stream(shards: u32) -> (tempfile::TempDir, Arc<EmbeddedStream>) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = EmbeddedStream::open_or_create(&dir.path().join("s.db"), shards)
-        .await
-        .unwrap();
-    (dir, Arc::new(s))
-}
 
 /// The user record a delivery names, read back from the stream.
 async fn lookup(stream: &EmbeddedStream, d: &Delivered) -> kpl::UserRecord {
@@ -195,27 +190,6 @@ async fn an_unavailable_stream_resolves_deliveries_after_the_last_attempt_then_r
     );
     let stats = producer.close().await.unwrap();
     assert_eq!((stats.accepted, stats.delivered, stats.failed), (2, 1, 1));
-}
-
-/// Holds every call until the test lets it through.
-#[derive(Debug)]
-struct Gated {
-    inner: Arc<EmbeddedStream>,
-    gate: Arc<Semaphore>,
-}
-
-#[async_trait]
-impl StreamWriter for Gated {
-    async fn open_shards(&self) -> Result<Vec<Shard>, StreamError> {
-        self.inner.open_shards().await
-    }
-    async fn put_records(&self, records: &[PutRecord]) -> Result<Vec<PutOutcome>, StreamError> {
-        self.gate.acquire().await.unwrap().forget();
-        self.inner.put_records(records).await
-    }
-    fn limits(&self) -> WriteLimits {
-        self.inner.limits()
-    }
 }
 
 #[tokio::test]

@@ -1,24 +1,18 @@
 //! The producer against the real embedded stream: per-key order, refusals at `send`,
 //! backpressure, flush and accounting.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-use async_trait::async_trait;
+mod common;
+
 use bytes::Bytes;
+use common::{Gated, stream};
 use inlet_embedded::EmbeddedStream;
 use inlet_producer::{BatchLimits, Producer, ProducerConfig, SendError};
 use inlet_schemas::kpl;
-use inlet_seams::{PutOutcome, PutRecord, Shard, StartPosition, StreamError, StreamReader, StreamWriter, WriteLimits};
+use inlet_seams::{StartPosition, StreamReader, WriteLimits};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
-
-async fn stream(shards: u32) -> (tempfile::TempDir, Arc<EmbeddedStream>) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = EmbeddedStream::open_or_create(&dir.path().join("s.db"), shards)
-        .await
-        .unwrap();
-    (dir, Arc::new(s))
-}
 
 /// Every user record in the stream, per shard, in shard order.
 async fn read_back(stream: &EmbeddedStream) -> BTreeMap<String, Vec<kpl::UserRecord>> {
@@ -89,28 +83,6 @@ async fn refuses_bad_records_at_send() {
         .unwrap();
     let stats = producer.close().await.unwrap();
     assert_eq!((stats.accepted, stats.delivered), (1, 1));
-}
-
-/// A writer that holds every call until the test lets it through (fault injection on top
-/// of the real embedded stream).
-#[derive(Debug)]
-struct Gated {
-    inner: Arc<EmbeddedStream>,
-    gate: Arc<Semaphore>,
-}
-
-#[async_trait]
-impl StreamWriter for Gated {
-    async fn open_shards(&self) -> Result<Vec<Shard>, StreamError> {
-        self.inner.open_shards().await
-    }
-    async fn put_records(&self, records: &[PutRecord]) -> Result<Vec<PutOutcome>, StreamError> {
-        self.gate.acquire().await.unwrap().forget();
-        self.inner.put_records(records).await
-    }
-    fn limits(&self) -> WriteLimits {
-        self.inner.limits()
-    }
 }
 
 #[tokio::test]
