@@ -12,7 +12,11 @@
 #                            create a fresh database each); INLET_PG_RESTART restarts it
 #   INLET_CHROMIUM           Debian's headless Chromium (the dashboard's browser test)
 #   INLET_NODE_MODULES       node_modules holding playwright-core, which drives it
-# Later issues add here: the Kinesis emulator (kinesis-local), a Kafka broker.
+#   INLET_KINESIS_ENDPOINT   the Kinesis API emulator (npm kinesis-local) on a random loopback
+#                            port (tests create a fresh stream each; infra/kinesis-local.sh
+#                            starts a private one for tests that stop it)
+#   INLET_KPL_ORACLE_PYTHON also has boto3, the independent Kinesis client
+# Later issues add here: a Kafka broker.
 
 INLET_CACHE="${INLET_CACHE:-$HOME/.cache/inlet}"
 INLET_RUN_DIR=""
@@ -33,7 +37,7 @@ apt_install() {
 # The official Python KPL aggregation library, in a venv of its own.
 start_kpl_oracle() {
     local venv="$INLET_CACHE/py-kpl"
-    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aws_kinesis_agg, six' 2>/dev/null; then
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aws_kinesis_agg, six, boto3' 2>/dev/null; then
         command -v python3 >/dev/null 2>&1 || apt_install python3 || return 1
         if ! python3 -m venv "$venv.tmp" 2>/dev/null; then
             rm -rf "$venv.tmp"
@@ -41,7 +45,7 @@ start_kpl_oracle() {
             python3 -m venv "$venv.tmp" || return 1
         fi
         # aws-kinesis-agg imports six without declaring it.
-        "$venv.tmp/bin/pip" install -q 'aws-kinesis-agg==1.2.3' six || return 1
+        "$venv.tmp/bin/pip" install -q 'aws-kinesis-agg==1.2.3' six 'boto3==1.40.*' || return 1
         rm -rf "$venv" && mv "$venv.tmp" "$venv"
         # A moved venv keeps absolute paths in its scripts; the interpreter itself is fine.
     fi
@@ -115,6 +119,17 @@ start_browser() {
     log "browser: $INLET_CHROMIUM driven by playwright-core $PLAYWRIGHT_CORE_VERSION"
 }
 
+# The Kinesis API emulator shared by the tests.
+KINESIS_PID=""
+start_kinesis() {
+    command -v node >/dev/null 2>&1 || apt_install nodejs npm || return 1
+    local out
+    out="$(./infra/kinesis-local.sh "$INLET_RUN_DIR")" || return 1
+    export INLET_KINESIS_ENDPOINT="${out% *}"
+    KINESIS_PID="${out#* }"
+    log "Kinesis emulator: $INLET_KINESIS_ENDPOINT (pid $KINESIS_PID)"
+}
+
 start_servers() {
     mkdir -p "$INLET_CACHE"
     INLET_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/inlet-servers.XXXXXX")"
@@ -122,6 +137,7 @@ start_servers() {
     start_kpl_oracle || failed=1
     start_postgres || failed=1
     start_browser || failed=1
+    start_kinesis || failed=1
     if [ "$failed" = 1 ]; then
         if [ "${CI:-}" = true ]; then
             log "a test dependency failed to start; under CI that fails the run"
@@ -134,6 +150,10 @@ start_servers() {
 PG_STOP=()
 
 stop_servers() {
+    if [ -n "$KINESIS_PID" ]; then
+        kill "$KINESIS_PID" 2>/dev/null || true
+        KINESIS_PID=""
+    fi
     if [ "${#PG_STOP[@]}" -gt 0 ]; then
         "${PG_STOP[@]}" >/dev/null 2>&1 || true
         PG_STOP=()

@@ -240,7 +240,11 @@ impl StreamWriter for EmbeddedStream {
     }
 
     fn limits(&self) -> WriteLimits {
-        WriteLimits::KINESIS
+        // Kinesis's record and call sizes, without its per-shard rate: a local file has none.
+        WriteLimits {
+            shard_rate: None,
+            ..WriteLimits::KINESIS
+        }
     }
 }
 

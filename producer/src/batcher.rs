@@ -54,6 +54,11 @@ pub struct Ready<A = ()> {
     pub permits: usize,
     /// Attempts made so far.
     pub attempts: u32,
+    /// When its first user record was taken, ms (for the record time-to-live and the
+    /// buffering-time metric).
+    pub first_ms: u64,
+    /// Not to be sent before this time, ms (a retry's backoff).
+    pub not_before_ms: u64,
     /// The ack tokens of the user records inside that have one, in order, each with the
     /// user record's index in the stream record (0 for a plain record). Empty when none does.
     pub acks: Vec<(u32, A)>,
@@ -112,6 +117,13 @@ impl<A> Batcher<A> {
             ready: VecDeque::new(),
             ready_bytes: 0,
         }
+    }
+
+    /// Sets the number of shards (after the shard map changed). Only when empty: the shard
+    /// indexes of what it holds would change meaning.
+    pub fn set_shards(&mut self, shards: usize) {
+        debug_assert!(self.is_empty(), "set_shards on a batcher that holds records");
+        self.pending = (0..shards).map(|_| Pending::default()).collect();
     }
 
     /// Adds a user record bound for `shard`. `permits` is the buffer capacity it holds.
@@ -234,6 +246,8 @@ impl<A> Batcher<A> {
             user_records,
             permits: std::mem::take(&mut p.permits),
             attempts: 0,
+            first_ms: p.first_ms,
+            not_before_ms: 0,
             acks: std::mem::take(&mut p.acks),
         };
         self.ready_bytes += ready.size();

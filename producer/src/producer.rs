@@ -1,11 +1,14 @@
 //! The async producer: bounded buffer, background writer task, retries, flush.
-use crate::batcher::{BatchLimits, Batcher, Ready};
-use crate::delivery::{Ack, Delivered, Delivery, DeliveryError};
-use crate::metrics as m;
+use crate::batcher::{BatchLimits, Batcher};
+use crate::dead_letter::DeadLetterFile;
+use crate::delivery::{Ack, Delivery};
+use crate::outbox::{Outbox, OutboxLimits};
 use crate::shard_map::ShardMap;
+use crate::task::Task;
 use bytes::Bytes;
 use inlet_schemas::kpl::UserRecord;
-use inlet_seams::{PutOutcome, StreamError, StreamWriter, hash_key};
+use inlet_seams::{StreamWriter, hash_key};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -19,12 +22,29 @@ pub struct ProducerConfig {
     pub batch: BatchLimits,
     /// Most bytes of user records held at once; `send` waits beyond it (backpressure).
     pub max_buffered_bytes: usize,
-    /// Attempts per stream record before it is given up on.
+    /// Attempts per stream record before it is given up on (or `record_ttl`, whichever
+    /// comes first).
     pub max_attempts: u32,
-    /// First retry delay; doubles per attempt up to `max_backoff`.
+    /// How long after it was sent a record may still be retried (KPL `RecordTtl`). A record
+    /// past it is given up on at its next failure, never while it merely waits its turn.
+    pub record_ttl: Duration,
+    /// First retry delay; doubles per attempt up to `max_backoff`, with jitter.
     pub initial_backoff: Duration,
     /// Longest retry delay.
     pub max_backoff: Duration,
+    /// Most `PutRecords` calls in flight at once.
+    pub max_in_flight: usize,
+    /// Strict per-partition-key order: one stream record in flight per shard, so a retried
+    /// record can never be overtaken. Costs a round trip per aggregate and shard; without
+    /// it, a retry after a partial failure can land after a later record of its shard.
+    pub strict_order: bool,
+    /// Fraction of each shard's write rate (Kinesis: 1 MiB/s, 1,000 records/s) to use.
+    pub rate_headroom: f64,
+    /// How often the shard map is reloaded even when nothing suggests a reshard.
+    pub shard_map_refresh: Duration,
+    /// A JSON-lines file where records given up on are written, one line per user record
+    /// with the reason; `None`: only counted and logged (and returned to confirmed senders).
+    pub dead_letter: Option<PathBuf>,
 }
 
 impl Default for ProducerConfig {
@@ -32,9 +52,15 @@ impl Default for ProducerConfig {
         Self {
             batch: BatchLimits::default(),
             max_buffered_bytes: 64 << 20,
-            max_attempts: 10,
+            max_attempts: 64,
+            record_ttl: Duration::from_secs(120),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            max_in_flight: 8,
+            strict_order: false,
+            rate_headroom: 1.0,
+            shard_map_refresh: Duration::from_secs(60),
+            dead_letter: None,
         }
     }
 }
@@ -81,6 +107,15 @@ pub enum ProducerError {
     /// The shard map could not be built.
     #[error("loading the shard map failed")]
     ShardMap(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The dead-letter file could not be opened.
+    #[error("opening the dead-letter file {path}")]
+    DeadLetter {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The writer task stopped.
     #[error("producer task stopped: {0}")]
     Stopped(String),
@@ -99,19 +134,26 @@ pub struct ProducerStats {
     pub stream_records: u64,
     /// PutRecords calls made.
     pub put_calls: u64,
+    /// Stream records sent again after a failure.
+    pub retries: u64,
+    /// Stream records that landed on another shard than the shard map predicted (each
+    /// reloads the map).
+    pub mispredicted: u64,
 }
 
 #[derive(Debug)]
-struct Counters {
-    accepted: AtomicU64,
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    stream_records: AtomicU64,
-    put_calls: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) stream_records: AtomicU64,
+    pub(crate) put_calls: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) mispredicted: AtomicU64,
     /// Milliseconds after `epoch` of the last write that failed retryably, plus one; 0 when
     /// the last write succeeded (or none was made).
-    last_failure: AtomicU64,
-    epoch: Instant,
+    pub(crate) last_failure: AtomicU64,
+    pub(crate) epoch: Instant,
 }
 
 impl Counters {
@@ -122,6 +164,8 @@ impl Counters {
             failed: AtomicU64::new(0),
             stream_records: AtomicU64::new(0),
             put_calls: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            mispredicted: AtomicU64::new(0),
             last_failure: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -134,21 +178,23 @@ impl Counters {
             failed: self.failed.load(Relaxed),
             stream_records: self.stream_records.load(Relaxed),
             put_calls: self.put_calls.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            mispredicted: self.mispredicted.load(Relaxed),
         }
     }
 }
 
 /// A user record on its way to the writer task.
 #[derive(Debug)]
-struct Queued {
-    shard_key: u128,
-    record: UserRecord,
-    permits: usize,
-    ack: Option<Ack>,
+pub(crate) struct Queued {
+    pub(crate) shard_key: u128,
+    pub(crate) record: UserRecord,
+    pub(crate) permits: usize,
+    pub(crate) ack: Option<Ack>,
 }
 
 #[derive(Debug)]
-enum Msg {
+pub(crate) enum Msg {
     Record(Queued),
     /// Records taken together (`try_send_all_confirmed`): one message, so all or none.
     Records(Vec<Queued>),
@@ -182,17 +228,32 @@ impl Producer {
         batch.max_put_records = batch.max_put_records.min(limits.max_records_per_put);
         batch.max_put_bytes = batch.max_put_bytes.min(limits.max_bytes_per_put);
         batch.max_aggregate_bytes = batch.max_aggregate_bytes.min(limits.max_record_bytes);
+        let outbox = OutboxLimits {
+            max_put_records: batch.max_put_records,
+            max_put_bytes: batch.max_put_bytes,
+            shard_rate: limits.shard_rate,
+            rate_headroom: config.rate_headroom,
+            strict_order: config.strict_order,
+        };
+        let dead_letters = match &config.dead_letter {
+            Some(path) => Some(DeadLetterFile::open(path).map_err(|source| ProducerError::DeadLetter {
+                path: path.clone(),
+                source,
+            })?),
+            None => None,
+        };
         let (tx, rx) = mpsc::channel(4096);
         let capacity = Arc::new(Semaphore::new(config.max_buffered_bytes));
         let counters = Arc::new(Counters::new());
-        let task = Task {
+        let task = Task::new(
             writer,
-            batcher: Batcher::with_acks(batch, map.len()),
             map,
-            config: config.clone(),
-            capacity: Arc::clone(&capacity),
-            counters: Arc::clone(&counters),
-        };
+            Batcher::with_acks(batch, 0),
+            Outbox::new(outbox, 0),
+            config.clone(),
+            (Arc::clone(&capacity), Arc::clone(&counters)),
+            dead_letters,
+        );
         let task = tokio::spawn(task.run(rx));
         Ok(Self {
             tx,
@@ -369,201 +430,4 @@ fn queued(partition_key: String, data: Bytes, permits: usize, ack: Option<Ack>) 
         permits,
         ack,
     }
-}
-
-struct Task {
-    writer: Arc<dyn StreamWriter>,
-    map: ShardMap,
-    batcher: Batcher<Ack>,
-    config: ProducerConfig,
-    capacity: Arc<Semaphore>,
-    counters: Arc<Counters>,
-}
-
-impl Task {
-    fn now_ms(&self) -> u64 {
-        self.counters.epoch.elapsed().as_millis() as u64
-    }
-
-    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
-        loop {
-            let deadline = self
-                .batcher
-                .next_deadline()
-                .map(|ms| self.counters.epoch + Duration::from_millis(ms));
-            let mut force = false;
-            tokio::select! {
-                msg = rx.recv() => match msg {
-                    None => {
-                        self.drain().await;
-                        return;
-                    }
-                    Some(msg) => {
-                        self.handle(msg).await;
-                        // Take what else is queued before writing, so batches fill up.
-                        for _ in 0..1024 {
-                            match rx.try_recv() {
-                                Ok(msg) => self.handle(msg).await,
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                },
-                () = sleep_until_opt(deadline) => {
-                    self.batcher.seal_due(self.now_ms());
-                    force = true;
-                }
-            }
-            while let Some(batch) = self.batcher.take_batch(force) {
-                self.put(batch).await;
-            }
-        }
-    }
-
-    async fn handle(&mut self, msg: Msg) {
-        match msg {
-            Msg::Record(item) => self.push(item),
-            Msg::Records(items) => items.into_iter().for_each(|item| self.push(item)),
-            Msg::Flush(ack) => {
-                self.drain().await;
-                let _ = ack.send(());
-            }
-        }
-    }
-
-    fn push(&mut self, item: Queued) {
-        let shard = self.map.index_of(item.shard_key);
-        let now = self.now_ms();
-        self.batcher
-            .push_with_ack(shard, item.record, item.ack, item.permits, now);
-    }
-
-    /// Seals and writes everything held.
-    async fn drain(&mut self) {
-        self.batcher.seal_all();
-        while let Some(batch) = self.batcher.take_batch(true) {
-            self.put(batch).await;
-        }
-    }
-
-    async fn put(&mut self, batch: Vec<Ready<Ack>>) {
-        let records: Vec<_> = batch.iter().map(|r| r.record.clone()).collect();
-        self.counters.put_calls.fetch_add(1, Relaxed);
-        metrics::counter!(m::PUT_CALLS_TOTAL).increment(1);
-        let outcomes = self.writer.put_records(&records).await;
-        let mut retry = Vec::new();
-        // Whether the stream failed in a way worth retrying (unavailable, throttling), as
-        // opposed to refusing a record.
-        let mut unavailable = false;
-        match outcomes {
-            Ok(outcomes) => {
-                let (mut delivered, mut stream_records, mut bytes) = (0u64, 0u64, 0u64);
-                for (ready, outcome) in batch.into_iter().zip(outcomes) {
-                    match outcome {
-                        PutOutcome::Written { shard, sequence } => {
-                            delivered += u64::from(ready.user_records);
-                            stream_records += 1;
-                            bytes += ready.record.data.len() as u64;
-                            self.capacity.add_permits(ready.permits);
-                            for (sub_sequence, ack) in ready.acks {
-                                // A dropped Delivery means its sender stopped waiting: fine.
-                                let _ = ack.send(Ok(Delivered {
-                                    shard: shard.clone(),
-                                    sequence: sequence.clone(),
-                                    sub_sequence,
-                                }));
-                            }
-                        }
-                        PutOutcome::Failed {
-                            code,
-                            message,
-                            retryable,
-                        } => {
-                            unavailable |= retryable;
-                            self.failed_or_retry(ready, retryable, &code, &message, &mut retry);
-                        }
-                    }
-                }
-                self.counters.delivered.fetch_add(delivered, Relaxed);
-                self.counters.stream_records.fetch_add(stream_records, Relaxed);
-                metrics::counter!(m::DELIVERED_TOTAL).increment(delivered);
-                metrics::counter!(m::PUT_BYTES_TOTAL).increment(bytes);
-                if stream_records > 0 {
-                    metrics::histogram!(m::AGGREGATION_RATIO).record(delivered as f64 / stream_records as f64);
-                }
-            }
-            Err(e) => {
-                let retryable = e.is_retryable();
-                unavailable = retryable;
-                let message = error_chain(&e);
-                for ready in batch {
-                    self.failed_or_retry(ready, retryable, "PutRecords", &message, &mut retry);
-                }
-            }
-        }
-        let last_failure = if unavailable { self.now_ms() + 1 } else { 0 };
-        self.counters.last_failure.store(last_failure, Relaxed);
-        if !retry.is_empty() {
-            let attempts = retry.iter().map(|r| r.attempts).max().unwrap_or(1);
-            metrics::counter!(m::RETRIED_TOTAL).increment(retry.len() as u64);
-            self.batcher.retry_front(retry);
-            tokio::time::sleep(self.backoff(attempts)).await;
-        }
-    }
-
-    fn failed_or_retry(
-        &self,
-        mut ready: Ready<Ack>,
-        retryable: bool,
-        code: &str,
-        message: &str,
-        retry: &mut Vec<Ready<Ack>>,
-    ) {
-        ready.attempts += 1;
-        if retryable && ready.attempts < self.config.max_attempts {
-            retry.push(ready);
-            return;
-        }
-        tracing::error!(
-            shard = %self.map.id(ready.shard),
-            user_records = ready.user_records,
-            attempts = ready.attempts,
-            code,
-            message,
-            "giving up on a stream record"
-        );
-        self.counters.failed.fetch_add(u64::from(ready.user_records), Relaxed);
-        metrics::counter!(m::FAILED_TOTAL, "reason" => if retryable { "attempts_exhausted" } else { "rejected" })
-            .increment(u64::from(ready.user_records));
-        self.capacity.add_permits(ready.permits);
-        for (_, ack) in ready.acks {
-            let _ = ack.send(Err(DeliveryError::new(code, message, ready.attempts, retryable)));
-        }
-    }
-
-    fn backoff(&self, attempts: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(16));
-        self.config
-            .initial_backoff
-            .saturating_mul(factor)
-            .min(self.config.max_backoff)
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-fn error_chain(e: &StreamError) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }

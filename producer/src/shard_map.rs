@@ -64,6 +64,11 @@ impl ShardMap {
         self.index_of(hash_key(partition_key))
     }
 
+    /// Whether both maps have the same shards with the same ranges.
+    pub fn same_shards(&self, other: &ShardMap) -> bool {
+        self.ids == other.ids && self.starts == other.starts
+    }
+
     /// The id of the shard at `index`.
     pub fn id(&self, index: usize) -> &ShardId {
         &self.ids[index]

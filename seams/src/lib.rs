@@ -26,6 +26,7 @@ pub use lease::{Lease, LeaseError, LeaseStore, LeaseToken};
 pub use sequence::{Checkpoint, SequenceNumber, StartPosition};
 pub use shard::{HashKeyRange, Shard, ShardId, hash_key};
 pub use stream::{
-    PutOutcome, PutRecord, ReadBatch, Record, ShardReader, StreamError, StreamReader, StreamWriter, WriteLimits,
+    PutOutcome, PutRecord, ReadBatch, Record, ShardRate, ShardReader, StreamError, StreamReader, StreamWriter,
+    WriteLimits,
 };
 pub use warehouse::{DeadLetter, DeadLetterKind, LeasedWarehouse, ShardCommit, Totals, Warehouse, WarehouseError};

@@ -53,14 +53,30 @@ pub struct WriteLimits {
     pub max_records_per_put: usize,
     /// Most bytes in one `put_records` call.
     pub max_bytes_per_put: usize,
+    /// Each shard's write rate, when the stream enforces one.
+    pub shard_rate: Option<ShardRate>,
+}
+
+/// A shard's write rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardRate {
+    /// Bytes (partition key + data) per second.
+    pub bytes_per_sec: u64,
+    /// Records per second (an aggregate counts once).
+    pub records_per_sec: u64,
 }
 
 impl WriteLimits {
-    /// Kinesis Data Streams' limits (default 1 MiB maximum record size).
+    /// Kinesis Data Streams' limits (default 1 MiB maximum record size; 1 MiB/s and 1,000
+    /// records/s per shard).
     pub const KINESIS: WriteLimits = WriteLimits {
         max_record_bytes: 1 << 20,
         max_records_per_put: 500,
         max_bytes_per_put: 10 << 20,
+        shard_rate: Some(ShardRate {
+            bytes_per_sec: 1 << 20,
+            records_per_sec: 1000,
+        }),
     };
 }
 

@@ -1,0 +1,293 @@
+//! A fault-injecting HTTP proxy for the Kinesis API, for tests. It sits in front of a real
+//! endpoint (the local emulator), forwards every call, and on `PutRecords` can
+//!
+//! - fail single records with `ProvisionedThroughputExceededException` (they are taken
+//!   out of the forwarded call, so a failed record is really not written), and
+//! - refuse whole calls (`ServiceUnavailable`, HTTP 503) before forwarding them.
+//!
+//! Only failures that leave the stream unchanged are injected: a call that was written but
+//! answered with an error (a lost response) would make any Kinesis client write a
+//! duplicate, which no producer can prevent.
+//!
+//! Choices are made by a seeded generator, so a run is repeatable.
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What to inject, changeable while the proxy runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Faults {
+    /// Chance that a record of a `PutRecords` call fails with
+    /// `ProvisionedThroughputExceededException`.
+    pub record_throttle_rate: f64,
+    /// Chance that a whole `PutRecords` call is refused (HTTP 503 `ServiceUnavailable`).
+    pub call_failure_rate: f64,
+}
+
+/// What the proxy injected and forwarded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProxyStats {
+    /// Calls forwarded.
+    pub forwarded_calls: u64,
+    /// `PutRecords` calls refused whole.
+    pub refused_calls: u64,
+    /// Records failed with throttling.
+    pub throttled_records: u64,
+}
+
+#[derive(Debug)]
+struct State {
+    upstream: String,
+    faults: Mutex<Faults>,
+    rng: Mutex<u64>,
+    forwarded: AtomicU64,
+    refused: AtomicU64,
+    throttled: AtomicU64,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl State {
+    /// A uniform draw in [0, 1) from a xorshift64* generator.
+    fn draw(&self) -> f64 {
+        let mut s = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        *s ^= *s >> 12;
+        *s ^= *s << 25;
+        *s ^= *s >> 27;
+        (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn faults(&self) -> Faults {
+        *self.faults.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running proxy; stops when dropped.
+#[derive(Debug)]
+pub struct FaultProxy {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: CancellationToken,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl FaultProxy {
+    /// Starts a proxy on a random loopback port in front of `upstream`
+    /// (e.g. `http://127.0.0.1:4568`).
+    pub async fn start(upstream: &str, faults: Faults, seed: u64) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            faults: Mutex::new(faults),
+            rng: Mutex::new(seed | 1),
+            forwarded: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        });
+        let stop = CancellationToken::new();
+        tokio::spawn(serve(listener, Arc::clone(&state), stop.clone()));
+        Ok(Self { addr, state, stop })
+    }
+
+    /// The proxy's endpoint URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Changes what is injected from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        *self.state.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
+    }
+
+    /// What was injected so far.
+    pub fn stats(&self) -> ProxyStats {
+        ProxyStats {
+            forwarded_calls: self.state.forwarded.load(Relaxed),
+            refused_calls: self.state.refused.load(Relaxed),
+            throttled_records: self.state.throttled.load(Relaxed),
+        }
+    }
+}
+
+async fn serve(listener: TcpListener, state: Arc<State>, stop: CancellationToken) {
+    loop {
+        let (stream, _) = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+        };
+        let state = Arc::clone(&state);
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                () = stop.cancelled() => {}
+                _ = conn => {}
+            }
+        });
+    }
+}
+
+type Answer = Result<Response<Full<Bytes>>, hyper::Error>;
+
+fn answer(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    r
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let is_put_records = parts
+        .headers
+        .get("x-amz-target")
+        .is_some_and(|t| t.as_bytes().ends_with(b".PutRecords"));
+    let faults = state.faults();
+    if !is_put_records || faults == Faults::default() {
+        return Ok(forward(&state, &parts, body).await);
+    }
+    if state.draw() < faults.call_failure_rate {
+        state.refused.fetch_add(1, Relaxed);
+        return Ok(answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"__type": "ServiceUnavailable", "message": "injected by the fault proxy"}),
+        ));
+    }
+    let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
+        return Ok(forward(&state, &parts, body).await);
+    };
+    let Some(records) = request.get_mut("Records").and_then(Value::as_array_mut) else {
+        return Ok(forward(&state, &parts, body).await);
+    };
+    // Which records fail: taken out of the call, answered as throttled in their place.
+    let throttled: Vec<bool> = records
+        .iter()
+        .map(|_| state.draw() < faults.record_throttle_rate)
+        .collect();
+    let n_throttled = throttled.iter().filter(|&&t| t).count();
+    if n_throttled == 0 {
+        return Ok(forward(&state, &parts, body).await);
+    }
+    state.throttled.fetch_add(n_throttled as u64, Relaxed);
+    let kept: Vec<Value> = std::mem::take(records)
+        .into_iter()
+        .zip(&throttled)
+        .filter(|(_, t)| !**t)
+        .map(|(r, _)| r)
+        .collect();
+    let throttle_entry = || {
+        json!({"ErrorCode": "ProvisionedThroughputExceededException",
+               "ErrorMessage": "Rate exceeded for shard (injected by the fault proxy)"})
+    };
+    if kept.is_empty() {
+        let results: Vec<Value> = throttled.iter().map(|_| throttle_entry()).collect();
+        return Ok(answer(
+            StatusCode::OK,
+            json!({"FailedRecordCount": results.len(), "Records": results}),
+        ));
+    }
+    *records = kept;
+    let upstream = forward(&state, &parts, Bytes::from(request.to_string())).await;
+    if upstream.status() != StatusCode::OK {
+        return Ok(upstream);
+    }
+    // A Full body cannot fail to collect.
+    let up_body = match upstream.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(never) => match never {},
+    };
+    let mut up: Value = match serde_json::from_slice(&up_body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Ok(answer(
+                StatusCode::BAD_GATEWAY,
+                json!({"__type": "InternalFailure", "message": e.to_string()}),
+            ));
+        }
+    };
+    let mut written = up
+        .get_mut("Records")
+        .and_then(Value::as_array_mut)
+        .map(std::mem::take)
+        .unwrap_or_default()
+        .into_iter();
+    let failed_upstream = up.get("FailedRecordCount").and_then(Value::as_u64).unwrap_or(0);
+    let results: Vec<Value> = throttled
+        .iter()
+        .map(|&t| {
+            if t {
+                throttle_entry()
+            } else {
+                written.next().unwrap_or_else(throttle_entry)
+            }
+        })
+        .collect();
+    up["Records"] = Value::Array(results);
+    up["FailedRecordCount"] = json!(failed_upstream + n_throttled as u64);
+    Ok(answer(StatusCode::OK, up))
+}
+
+async fn forward(state: &State, parts: &hyper::http::request::Parts, body: Bytes) -> Response<Full<Bytes>> {
+    state.forwarded.fetch_add(1, Relaxed);
+    let uri = format!(
+        "{}{}",
+        state.upstream,
+        parts.uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    let mut req = Request::builder().method(parts.method.clone()).uri(uri);
+    for (k, v) in &parts.headers {
+        if k != hyper::header::CONTENT_LENGTH && k != hyper::header::HOST {
+            req = req.header(k, v);
+        }
+    }
+    let Ok(req) = req.body(Full::new(body)) else {
+        return answer(
+            StatusCode::BAD_GATEWAY,
+            json!({"__type": "InternalFailure", "message": "bad request"}),
+        );
+    };
+    match state.client.request(req).await {
+        Ok(resp) => {
+            let (parts, body) = resp.into_parts();
+            match body.collect().await {
+                Ok(b) => {
+                    let mut r = Response::from_parts(parts, Full::new(b.to_bytes()));
+                    r.headers_mut().remove(hyper::header::CONTENT_LENGTH);
+                    r
+                }
+                Err(e) => answer(
+                    StatusCode::BAD_GATEWAY,
+                    json!({"__type": "InternalFailure", "message": e.to_string()}),
+                ),
+            }
+        }
+        Err(e) => answer(
+            StatusCode::BAD_GATEWAY,
+            json!({"__type": "InternalFailure", "message": format!("upstream unreachable: {e}")}),
+        ),
+    }
+}

@@ -1,0 +1,27 @@
+//! Amazon Kinesis Data Streams behind Inlet's stream seam, on `aws-sdk-kinesis`.
+//!
+//! - [`location`]: `kinesis://STREAM?region=..&endpoint=..` parsed into a [`KinesisLocation`].
+//! - [`KinesisStream`]: a [`inlet_seams::StreamWriter`] (`ListShards`, `PutRecords` with
+//!   per-record outcomes) and a [`inlet_seams::StreamReader`] (`GetShardIterator` +
+//!   polling `GetRecords` within the per-shard read limits, expired-iterator recovery).
+//! - [`admin`]: create, describe, split, merge and rescale streams (`inlet streams`).
+//! - [`fault_proxy`]: an HTTP proxy that sits in front of a real endpoint and injects
+//!   throttling and refused calls, for tests of the producer's retries.
+//! - [`testing`]: fresh streams on the test emulator, and private emulators.
+//!
+//! The SDK's own retries are off for data calls: the producer and the consumer retry with
+//! their own backoff and count every attempt.
+
+pub mod admin;
+mod client;
+mod errors;
+pub mod fault_proxy;
+pub mod location;
+pub mod metrics;
+mod reader;
+mod shards;
+pub mod testing;
+mod writer;
+
+pub use client::KinesisStream;
+pub use location::KinesisLocation;

@@ -1,0 +1,162 @@
+//! `kinesis://STREAM?region=REGION&endpoint=URL&max_record_bytes=N`: where a Kinesis stream is.
+use std::time::Duration;
+
+/// A Kinesis stream's location and client settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KinesisLocation {
+    /// The stream's name.
+    pub stream: String,
+    /// The region; the SDK's usual chain (env, profile) when absent.
+    pub region: Option<String>,
+    /// An endpoint override, e.g. `http://127.0.0.1:4568` for the local emulator.
+    pub endpoint: Option<String>,
+    /// Largest record the stream takes (partition key + data), bytes. Kinesis's default
+    /// is 1 MiB; streams can be raised to 10 MiB.
+    pub max_record_bytes: usize,
+    /// Time allowed for one attempt of a call.
+    pub call_timeout: Duration,
+}
+
+/// A location that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad Kinesis location {url:?}: {reason}")]
+pub struct BadLocation {
+    /// The text given.
+    pub url: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl KinesisLocation {
+    /// A location for `stream` with the defaults.
+    pub fn new(stream: impl Into<String>) -> Self {
+        Self {
+            stream: stream.into(),
+            region: None,
+            endpoint: None,
+            max_record_bytes: 1 << 20,
+            call_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Parses `kinesis://STREAM?region=..&endpoint=..&max_record_bytes=..&call_timeout_ms=..`.
+    pub fn parse(url: &str) -> Result<Self, BadLocation> {
+        let bad = |reason: &str| BadLocation {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let rest = url
+            .strip_prefix("kinesis://")
+            .ok_or_else(|| bad("it must start with kinesis://"))?;
+        let (name, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let name = name.trim_end_matches('/');
+        // Kinesis stream names: 1-128 of [a-zA-Z0-9_.-].
+        if name.is_empty()
+            || name.len() > 128
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            return Err(bad("the stream name must be 1 to 128 of a-z, A-Z, 0-9, _ . -"));
+        }
+        let mut loc = Self::new(name);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| bad(&format!("query part {pair:?} is not key=value")))?;
+            match k {
+                "region" => loc.region = Some(v.to_owned()),
+                "endpoint" => {
+                    if !(v.starts_with("http://") || v.starts_with("https://")) {
+                        return Err(bad("endpoint must be an http:// or https:// URL"));
+                    }
+                    loc.endpoint = Some(v.to_owned());
+                }
+                "max_record_bytes" => {
+                    loc.max_record_bytes = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=10 << 20).contains(n))
+                        .ok_or_else(|| bad("max_record_bytes must be 1 to 10485760"))?;
+                }
+                "call_timeout_ms" => {
+                    let ms: u64 = v
+                        .parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| bad("call_timeout_ms must be a positive integer"))?;
+                    loc.call_timeout = Duration::from_millis(ms);
+                }
+                other => return Err(bad(&format!("unknown setting {other:?}"))),
+            }
+        }
+        Ok(loc)
+    }
+
+    /// Whether the endpoint is on this machine (the local emulator), where placeholder
+    /// credentials are used when none are configured.
+    pub fn is_local(&self) -> bool {
+        self.endpoint.as_deref().is_some_and(|e| {
+            let host = e.split("://").nth(1).unwrap_or("");
+            host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
+        })
+    }
+
+    /// The URL form, which `parse` reads back.
+    pub fn to_url(&self) -> String {
+        let mut q = Vec::new();
+        if let Some(r) = &self.region {
+            q.push(format!("region={r}"));
+        }
+        if let Some(e) = &self.endpoint {
+            q.push(format!("endpoint={e}"));
+        }
+        if self.max_record_bytes != 1 << 20 {
+            q.push(format!("max_record_bytes={}", self.max_record_bytes));
+        }
+        if self.call_timeout != Duration::from_secs(10) {
+            q.push(format!("call_timeout_ms={}", self.call_timeout.as_millis()));
+        }
+        if q.is_empty() {
+            format!("kinesis://{}", self.stream)
+        } else {
+            format!("kinesis://{}?{}", self.stream, q.join("&"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_back() {
+        let url = "kinesis://plays?region=eu-west-1&endpoint=http://127.0.0.1:4568&max_record_bytes=2048";
+        let loc = KinesisLocation::parse(url).unwrap();
+        assert_eq!(loc.stream, "plays");
+        assert_eq!(loc.region.as_deref(), Some("eu-west-1"));
+        assert!(loc.is_local());
+        assert_eq!(loc.max_record_bytes, 2048);
+        assert_eq!(loc.to_url(), url);
+        assert_eq!(
+            KinesisLocation::parse("kinesis://s").unwrap(),
+            KinesisLocation::new("s")
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_use() {
+        for (url, says) in [
+            ("kafka://x", "kinesis://"),
+            ("kinesis://", "stream name"),
+            ("kinesis://a b", "stream name"),
+            ("kinesis://s?endpoint=127.0.0.1:1", "http://"),
+            ("kinesis://s?colour=red", "unknown setting \"colour\""),
+            ("kinesis://s?max_record_bytes=0", "max_record_bytes"),
+            ("kinesis://s?region", "key=value"),
+        ] {
+            let e = KinesisLocation::parse(url).unwrap_err();
+            assert!(e.to_string().contains(says), "{url}: {e}");
+        }
+    }
+}

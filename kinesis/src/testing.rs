@@ -1,0 +1,114 @@
+//! For tests of this and other crates: fresh streams on the emulator that `infra/servers.sh`
+//! started (`INLET_KINESIS_ENDPOINT`), and private emulators for tests that must stop one.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers: a panic is the report
+
+use crate::{KinesisLocation, KinesisStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// The shared emulator's endpoint, or `None` (outside CI) when none was started.
+pub fn endpoint() -> Option<String> {
+    match std::env::var("INLET_KINESIS_ENDPOINT") {
+        Ok(e) => Some(e),
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "INLET_KINESIS_ENDPOINT is not set: under CI the Kinesis tests must run (infra/test.sh starts the emulator)"
+            );
+            eprintln!("skipped: INLET_KINESIS_ENDPOINT is not set (run the tests through infra/test.sh)");
+            None
+        }
+    }
+}
+
+/// A name no other test uses.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The location of a new stream name on `endpoint`.
+pub fn location(endpoint: &str, prefix: &str) -> KinesisLocation {
+    KinesisLocation {
+        endpoint: Some(endpoint.to_owned()),
+        region: Some("us-east-1".into()),
+        ..KinesisLocation::new(unique_name(prefix))
+    }
+}
+
+/// A new active stream of `shards` shards on the shared emulator.
+pub async fn fresh_stream(prefix: &str, shards: u32) -> Option<KinesisStream> {
+    let endpoint = endpoint()?;
+    Some(stream_on(&endpoint, prefix, shards).await)
+}
+
+/// A new active stream of `shards` shards on `endpoint`.
+pub async fn stream_on(endpoint: &str, prefix: &str, shards: u32) -> KinesisStream {
+    let stream = KinesisStream::connect(location(endpoint, prefix)).await;
+    stream.create(shards).await.expect("create stream");
+    stream
+}
+
+/// An emulator of this test's own; killed when dropped.
+#[derive(Debug)]
+pub struct Emulator {
+    /// Its endpoint URL.
+    pub endpoint: String,
+    /// Its process id (to stop it with SIGSTOP, say).
+    pub pid: u32,
+    _dir: tempfile::TempDir,
+}
+
+impl Emulator {
+    /// Starts one with `infra/kinesis-local.sh`.
+    pub fn start() -> Emulator {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(infra_dir().join("kinesis-local.sh"))
+            .arg(dir.path())
+            .output()
+            .expect("run infra/kinesis-local.sh");
+        assert!(
+            out.status.success(),
+            "infra/kinesis-local.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8(out.stdout).unwrap();
+        let (endpoint, pid) = line.trim().split_once(' ').expect("ENDPOINT PID");
+        Emulator {
+            endpoint: endpoint.to_owned(),
+            pid: pid.parse().unwrap(),
+            _dir: dir,
+        }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `KILL`) to the emulator.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{signal} {}", self.pid);
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
+    }
+}
+
+/// The repository's `infra/` directory.
+pub fn infra_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra")
+}

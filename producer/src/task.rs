@@ -1,0 +1,418 @@
+//! The producer's writer task: takes user records from the channel, aggregates them
+//! (batcher), schedules the sealed records into `PutRecords` calls (outbox), keeps up to
+//! `max_in_flight` calls going, and settles every record: delivered, retried later, or
+//! given up on with a reason.
+use crate::batcher::{Batcher, Ready};
+use crate::dead_letter::DeadLetterFile;
+use crate::delivery::{Ack, Delivered, DeliveryError};
+use crate::metrics as m;
+use crate::outbox::Outbox;
+use crate::producer::{Counters, Msg, ProducerConfig, Queued};
+use crate::shard_map::ShardMap;
+use inlet_seams::{PutOutcome, PutRecord, StreamError, StreamWriter};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// The error code Kinesis gives a record refused for its shard's write limit.
+const THROTTLED: &str = "ProvisionedThroughputExceededException";
+/// How often per-shard utilization is reported.
+const UTILIZATION_EVERY_MS: u64 = 1000;
+/// How soon to try again when the shard map could not be reloaded.
+const MAP_RETRY: Duration = Duration::from_secs(1);
+
+/// A finished call.
+struct Done {
+    call: Vec<Ready<Ack>>,
+    result: Result<Vec<PutOutcome>, StreamError>,
+    elapsed: Duration,
+}
+
+pub(crate) struct Task {
+    writer: Arc<dyn StreamWriter>,
+    map: ShardMap,
+    batcher: Batcher<Ack>,
+    outbox: Outbox<Ack>,
+    config: ProducerConfig,
+    capacity: Arc<Semaphore>,
+    counters: Arc<Counters>,
+    dead_letters: Option<DeadLetterFile>,
+    calls: JoinSet<Done>,
+    /// Set when the map looks stale (a misprediction); calls stop until it is reloaded.
+    reload_map: bool,
+    next_map_reload: Instant,
+    next_utilization_ms: u64,
+    flushes: Vec<oneshot::Sender<()>>,
+    closing: bool,
+    rng: u64,
+}
+
+impl Task {
+    pub(crate) fn new(
+        writer: Arc<dyn StreamWriter>,
+        map: ShardMap,
+        batcher: Batcher<Ack>,
+        outbox: Outbox<Ack>,
+        config: ProducerConfig,
+        (capacity, counters): (Arc<Semaphore>, Arc<Counters>),
+        dead_letters: Option<DeadLetterFile>,
+    ) -> Self {
+        let (mut batcher, mut outbox) = (batcher, outbox);
+        batcher.set_shards(map.len());
+        outbox.set_shards(map.len());
+        Self {
+            writer,
+            batcher,
+            outbox,
+            map,
+            next_map_reload: Instant::now() + config.shard_map_refresh,
+            config,
+            capacity,
+            counters,
+            dead_letters,
+            calls: JoinSet::new(),
+            reload_map: false,
+            next_utilization_ms: UTILIZATION_EVERY_MS,
+            flushes: Vec::new(),
+            closing: false,
+            rng: 0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id()),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.counters.epoch.elapsed().as_millis() as u64
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.counters.epoch + Duration::from_millis(ms)
+    }
+
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        loop {
+            while let Some(sealed) = self.batcher.take_batch(true) {
+                sealed.into_iter().for_each(|r| self.outbox.push(r));
+            }
+            if (self.reload_map || Instant::now() >= self.next_map_reload) && self.calls.is_empty() {
+                self.reload_shard_map().await;
+            }
+            let draining = self.closing || !self.flushes.is_empty();
+            let now = self.now_ms();
+            while !self.reload_map && self.calls.len() < self.config.max_in_flight.max(1) {
+                // With nothing in flight, waiting for a fuller call only adds latency.
+                let force = draining || self.calls.is_empty();
+                let Some(call) = self.outbox.next_call(now, force) else {
+                    break;
+                };
+                self.start_call(call);
+            }
+            if draining && self.batcher.is_empty() && self.outbox.is_empty() && self.calls.is_empty() {
+                self.flushes.drain(..).for_each(|f| {
+                    let _ = f.send(());
+                });
+                if self.closing {
+                    return;
+                }
+            }
+            self.report_utilization(now);
+            let wake_ms = [self.batcher.next_deadline(), self.outbox.next_wakeup(now)]
+                .into_iter()
+                .flatten()
+                .fold(self.next_utilization_ms, u64::min);
+            let wake = self.at(wake_ms).min(self.next_map_reload);
+            let take_messages = !draining;
+            tokio::select! {
+                msg = rx.recv(), if take_messages => match msg {
+                    None => {
+                        self.closing = true;
+                        self.batcher.seal_all();
+                    }
+                    Some(msg) => {
+                        self.handle(msg);
+                        // Take what else is queued before writing, so calls fill up.
+                        for _ in 0..1024 {
+                            match rx.try_recv() {
+                                Ok(msg) => self.handle(msg),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                },
+                Some(done) = self.calls.join_next(), if !self.calls.is_empty() => match done {
+                    Ok(done) => self.settle(done),
+                    // A put future cannot panic short of a bug in the writer; its records'
+                    // acks are dropped with it, which resolves their deliveries as failed.
+                    Err(e) => tracing::error!(error = %e, "a PutRecords call task failed"),
+                },
+                () = tokio::time::sleep_until(wake) => {
+                    self.batcher.seal_due(self.now_ms());
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Record(item) => self.push(item),
+            Msg::Records(items) => items.into_iter().for_each(|item| self.push(item)),
+            Msg::Flush(ack) => {
+                self.batcher.seal_all();
+                self.flushes.push(ack);
+            }
+        }
+    }
+
+    fn push(&mut self, item: Queued) {
+        let shard = self.map.index_of(item.shard_key);
+        let now = self.now_ms();
+        self.batcher
+            .push_with_ack(shard, item.record, item.ack, item.permits, now);
+    }
+
+    fn start_call(&mut self, mut call: Vec<Ready<Ack>>) {
+        self.counters.put_calls.fetch_add(1, Relaxed);
+        metrics::counter!(m::PUT_CALLS_TOTAL).increment(1);
+        let retried = call.iter().filter(|r| r.attempts > 0).count() as u64;
+        if retried > 0 {
+            self.counters.retries.fetch_add(retried, Relaxed);
+            metrics::counter!(m::RETRIED_TOTAL).increment(retried);
+        }
+        let writer = Arc::clone(&self.writer);
+        self.calls.spawn(async move {
+            // The call needs the records by value next to their bookkeeping; moving the
+            // records out and back avoids a copy of every payload.
+            let records: Vec<PutRecord> = call
+                .iter_mut()
+                .map(|r| std::mem::replace(&mut r.record, empty_record()))
+                .collect();
+            let started = Instant::now();
+            let result = writer.put_records(&records).await;
+            for (r, record) in call.iter_mut().zip(records) {
+                r.record = record;
+            }
+            Done {
+                call,
+                result,
+                elapsed: started.elapsed(),
+            }
+        });
+    }
+
+    fn settle(&mut self, done: Done) {
+        let now = self.now_ms();
+        metrics::histogram!(m::PUT_SECONDS).record(done.elapsed.as_secs_f64());
+        for r in &done.call {
+            self.outbox.done(r.shard);
+        }
+        let mut retry = Vec::new();
+        // Whether the stream failed in a way worth retrying (unavailable, throttling), as
+        // opposed to refusing a record.
+        let mut unavailable = false;
+        match done.result {
+            Ok(outcomes) => {
+                let (mut delivered, mut stream_records, mut bytes) = (0u64, 0u64, 0u64);
+                for (ready, outcome) in done.call.into_iter().zip(outcomes) {
+                    match outcome {
+                        PutOutcome::Written { shard, sequence } => {
+                            if &shard != self.map.id(ready.shard) {
+                                // Resharded under us: the stream routed it right, our map is old.
+                                self.counters.mispredicted.fetch_add(1, Relaxed);
+                                metrics::counter!(m::MISPREDICTED_TOTAL).increment(1);
+                                self.reload_map = true;
+                            }
+                            delivered += u64::from(ready.user_records);
+                            stream_records += 1;
+                            bytes += ready.record.data.len() as u64;
+                            metrics::histogram!(m::ATTEMPTS).record(f64::from(ready.attempts + 1));
+                            metrics::histogram!(m::BUFFERED_SECONDS)
+                                .record(now.saturating_sub(ready.first_ms) as f64 / 1000.0);
+                            self.capacity.add_permits(ready.permits);
+                            for (sub_sequence, ack) in ready.acks {
+                                // A dropped Delivery means its sender stopped waiting: fine.
+                                let _ = ack.send(Ok(Delivered {
+                                    shard: shard.clone(),
+                                    sequence: sequence.clone(),
+                                    sub_sequence,
+                                }));
+                            }
+                        }
+                        PutOutcome::Failed {
+                            code,
+                            message,
+                            retryable,
+                        } => {
+                            unavailable |= retryable;
+                            if code == THROTTLED {
+                                self.outbox.throttled(ready.shard, now);
+                            }
+                            metrics::counter!(m::ERRORS_TOTAL, "code" => code.clone()).increment(1);
+                            self.retry_or_give_up(ready, retryable, &code, &message, now, &mut retry);
+                        }
+                    }
+                }
+                self.counters.delivered.fetch_add(delivered, Relaxed);
+                self.counters.stream_records.fetch_add(stream_records, Relaxed);
+                metrics::counter!(m::DELIVERED_TOTAL).increment(delivered);
+                metrics::counter!(m::STREAM_RECORDS_TOTAL).increment(stream_records);
+                metrics::counter!(m::PUT_BYTES_TOTAL).increment(bytes);
+                if stream_records > 0 {
+                    metrics::histogram!(m::AGGREGATION_RATIO).record(delivered as f64 / stream_records as f64);
+                }
+            }
+            Err(e) => {
+                let retryable = e.is_retryable();
+                unavailable = retryable;
+                let message = error_chain(&e);
+                metrics::counter!(m::ERRORS_TOTAL, "code" => "PutRecords").increment(1);
+                tracing::warn!(records = done.call.len(), retryable, error = %message, "PutRecords call failed");
+                for ready in done.call {
+                    self.retry_or_give_up(ready, retryable, "PutRecords", &message, now, &mut retry);
+                }
+            }
+        }
+        let last_failure = if unavailable { now + 1 } else { 0 };
+        self.counters.last_failure.store(last_failure, Relaxed);
+        if !retry.is_empty() {
+            self.outbox.retry(retry);
+        }
+    }
+
+    fn retry_or_give_up(
+        &mut self,
+        mut ready: Ready<Ack>,
+        retryable: bool,
+        code: &str,
+        message: &str,
+        now: u64,
+        retry: &mut Vec<Ready<Ack>>,
+    ) {
+        ready.attempts += 1;
+        let expired = now.saturating_sub(ready.first_ms) >= self.config.record_ttl.as_millis() as u64;
+        let reason = match (retryable, ready.attempts >= self.config.max_attempts, expired) {
+            (false, _, _) => "rejected",
+            (true, _, true) => "expired",
+            (true, true, false) => "attempts_exhausted",
+            (true, false, false) => {
+                ready.not_before_ms = now + self.backoff_ms(ready.attempts);
+                retry.push(ready);
+                return;
+            }
+        };
+        tracing::error!(
+            shard = %self.map.id(ready.shard),
+            user_records = ready.user_records,
+            attempts = ready.attempts,
+            age_ms = now.saturating_sub(ready.first_ms),
+            code,
+            message,
+            reason,
+            "giving up on a stream record"
+        );
+        self.counters.failed.fetch_add(u64::from(ready.user_records), Relaxed);
+        metrics::counter!(m::FAILED_TOTAL, "reason" => reason).increment(u64::from(ready.user_records));
+        if let Some(file) = self.dead_letters.as_mut()
+            && let Err(e) = file.write(&ready, code, message, reason)
+        {
+            // The records are still counted as failed and returned to confirmed senders.
+            tracing::error!(error = %e, "writing the producer's dead-letter file failed");
+        }
+        self.capacity.add_permits(ready.permits);
+        for (_, ack) in ready.acks {
+            let _ = ack.send(Err(DeliveryError::new(code, message, ready.attempts, retryable)));
+        }
+    }
+
+    /// Exponential backoff with "equal jitter": half fixed, half random, so retries of many
+    /// records do not come back in lockstep.
+    fn backoff_ms(&mut self, attempts: u32) -> u64 {
+        let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(16));
+        let full = self
+            .config
+            .initial_backoff
+            .saturating_mul(factor)
+            .min(self.config.max_backoff)
+            .as_millis() as u64;
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        full / 2 + self.rng % (full / 2 + 1)
+    }
+
+    /// Reloads the shard map; when it changed, re-routes everything waiting by the new map.
+    /// Called with no call in flight, so no record's shard index is in use elsewhere.
+    async fn reload_shard_map(&mut self) {
+        self.next_map_reload = Instant::now() + self.config.shard_map_refresh;
+        let map = match self.writer.open_shards().await.map(|s| ShardMap::new(&s)) {
+            Ok(Ok(map)) => map,
+            Ok(Err(e)) => {
+                // Mid-reshard listings need not tile; the next one will.
+                tracing::info!(error = %e, "shard map not reloaded yet");
+                self.next_map_reload = Instant::now() + MAP_RETRY;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "listing shards failed");
+                self.next_map_reload = Instant::now() + MAP_RETRY;
+                return;
+            }
+        };
+        self.reload_map = false;
+        if map.same_shards(&self.map) {
+            return;
+        }
+        tracing::info!(before = self.map.len(), after = map.len(), "shard map changed");
+        metrics::counter!(m::SHARD_MAP_CHANGES_TOTAL).increment(1);
+        // Open aggregates are sealed as they are: each lands where its first user record's
+        // hash key routes it (see docs/architecture.md on resharding).
+        self.batcher.seal_all();
+        while let Some(sealed) = self.batcher.take_batch(true) {
+            sealed.into_iter().for_each(|r| self.outbox.push(r));
+        }
+        let waiting = self.outbox.drain();
+        self.batcher.set_shards(map.len());
+        self.outbox.set_shards(map.len());
+        for mut r in waiting {
+            r.shard = map.index_of(r.record.hash_key());
+            self.outbox.push(r);
+        }
+        self.map = map;
+    }
+
+    fn report_utilization(&mut self, now: u64) {
+        if now < self.next_utilization_ms {
+            return;
+        }
+        let window = UTILIZATION_EVERY_MS + now - self.next_utilization_ms;
+        self.next_utilization_ms = now + UTILIZATION_EVERY_MS;
+        for (shard, bytes, records) in self.outbox.take_utilization(window) {
+            let id = self.map.id(shard).to_string();
+            metrics::gauge!(m::SHARD_BYTES_UTILIZATION, "shard" => id.clone()).set(bytes);
+            metrics::gauge!(m::SHARD_RECORDS_UTILIZATION, "shard" => id).set(records);
+        }
+        let buffered =
+            self.config.max_buffered_bytes - self.capacity.available_permits().min(self.config.max_buffered_bytes);
+        metrics::gauge!(m::BUFFERED_BYTES).set(buffered as f64);
+        metrics::gauge!(m::CALLS_IN_FLIGHT).set(self.calls.len() as f64);
+    }
+}
+
+fn empty_record() -> PutRecord {
+    PutRecord {
+        partition_key: String::new(),
+        explicit_hash_key: None,
+        data: bytes::Bytes::new(),
+    }
+}
+
+pub(crate) fn error_chain(e: &StreamError) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
