@@ -1,14 +1,30 @@
 //! Where the stream and the warehouse are. The one place that parses locations.
 //!
-//! The stream: `embedded:///path/stream.db` (default `<data-dir>/stream.db`).
+//! The stream: `embedded:///path/stream.db` (default `<data-dir>/stream.db`) or
+//! `kinesis://STREAM?region=..&endpoint=..` (Amazon Kinesis Data Streams, or the local
+//! emulator with `endpoint=http://127.0.0.1:PORT`).
 //! The warehouse: `sqlite:///path/warehouse.db` (default `<data-dir>/warehouse.db`) or
 //! `postgres://user@host:port/db`.
 use anyhow::{Context, Result, bail};
 use inlet_embedded::{EmbeddedStream, EmbeddedWarehouse};
+use inlet_kinesis::{KinesisLocation, KinesisStream};
 use inlet_postgres::{PgConfig, PgWarehouse};
-use inlet_seams::LeasedWarehouse;
+use inlet_seams::{LeasedWarehouse, StreamReader, StreamWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// A stream that is written and read: every backend is both.
+pub trait Stream: StreamWriter + StreamReader {}
+impl<T: StreamWriter + StreamReader> Stream for T {}
+
+/// A parsed stream location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamUrl {
+    /// The embedded sharded log in a file.
+    Embedded(PathBuf),
+    /// A Kinesis data stream.
+    Kinesis(KinesisLocation),
+}
 
 /// Where things are, as given on the command line.
 #[derive(Debug, Clone, clap::Args)]
@@ -41,21 +57,58 @@ fn ensure_parent(path: &Path) -> Result<()> {
 }
 
 impl Locations {
-    /// The embedded stream's file.
-    pub fn stream_path(&self) -> Result<PathBuf> {
+    /// Where the stream is.
+    pub fn stream_url(&self) -> Result<StreamUrl> {
         match &self.stream {
-            Some(url) => file_url(url, "embedded"),
-            None => Ok(self.data_dir.join("stream.db")),
+            Some(url) if url.starts_with("kinesis://") => Ok(StreamUrl::Kinesis(KinesisLocation::parse(url)?)),
+            Some(url) => Ok(StreamUrl::Embedded(file_url(url, "embedded")?)),
+            None => Ok(StreamUrl::Embedded(self.data_dir.join("stream.db"))),
         }
     }
 
-    /// Opens the stream, creating it with `shards` shards if it does not exist.
-    pub async fn stream(&self, shards: u32) -> Result<EmbeddedStream> {
-        let path = self.stream_path()?;
-        ensure_parent(&path)?;
-        EmbeddedStream::open_or_create(&path, shards)
-            .await
-            .with_context(|| format!("opening stream {}", path.display()))
+    /// Opens the stream, creating it with `shards` shards if it does not exist (a Kinesis
+    /// stream only on a local emulator: in AWS, streams cost money and are made on purpose,
+    /// with `inlet streams create`).
+    pub async fn stream(&self, shards: u32) -> Result<Arc<dyn Stream>> {
+        match self.stream_url()? {
+            StreamUrl::Embedded(path) => {
+                ensure_parent(&path)?;
+                let s = EmbeddedStream::open_or_create(&path, shards)
+                    .await
+                    .with_context(|| format!("opening stream {}", path.display()))?;
+                Ok(Arc::new(s))
+            }
+            StreamUrl::Kinesis(location) => {
+                let local = location.is_local();
+                let s = KinesisStream::connect(location).await;
+                if local {
+                    s.ensure(shards).await
+                } else {
+                    s.wait_active().await
+                }
+                .with_context(|| format!("opening Kinesis stream {}", s.name()))?;
+                Ok(Arc::new(s))
+            }
+        }
+    }
+
+    /// Opens a stream that must exist already.
+    pub async fn existing_stream(&self) -> Result<Arc<dyn Stream>> {
+        if let StreamUrl::Embedded(path) = self.stream_url()?
+            && !path.exists()
+        {
+            bail!("no stream at {}", path.display());
+        }
+        match self.stream_url()? {
+            StreamUrl::Kinesis(location) => {
+                let s = KinesisStream::connect(location).await;
+                s.wait_active()
+                    .await
+                    .with_context(|| format!("opening Kinesis stream {}", s.name()))?;
+                Ok(Arc::new(s))
+            }
+            StreamUrl::Embedded(_) => self.stream(1).await,
+        }
     }
 
     /// Opens the warehouse and its lease store, creating (or migrating) it if needed.

@@ -9,7 +9,6 @@ use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// `inlet collector`.
@@ -57,7 +56,7 @@ pub async fn run(args: CollectorArgs) -> Result<ExitCode> {
     let settings = config
         .check(args.locations.data_dir.join("bad-rows.ndjson"))
         .with_context(|| format!("in {}", path.display()))?;
-    let stream = Arc::new(args.locations.stream(args.shards).await?);
+    let stream = args.locations.stream(args.shards).await?;
     let producer = Producer::start(stream, settings.producer_config()).await?;
     let prometheus = inlet_collector::metrics::install_prometheus();
     let collector = Collector::bind(settings, producer, prometheus).await?;

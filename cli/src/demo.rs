@@ -80,7 +80,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         println!("dashboard: http://{}/", d.addr());
     }
 
-    let stream = Arc::new(locations.stream(args.shards).await?);
+    let stream = locations.stream(args.shards).await?;
     let map = pipeline::shard_map(stream.as_ref()).await?;
     let shutdown = CancellationToken::new();
     let mut stats: Vec<Arc<ConsumerStats>> = Vec::new();
@@ -106,7 +106,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let consumed = bars.add(ProgressBar::new(total).with_style(style).with_prefix("committed"));
 
     let started = Instant::now();
-    let producer = Producer::start(stream.clone(), pipeline::producer_config()).await?;
+    let producer = Producer::start(stream.clone(), pipeline::ProducerArgs::default().config(&locations)).await?;
     let sent = Arc::new(AtomicU64::new(0));
     let produce = {
         let (sent, map, workload) = (Arc::clone(&sent), map.clone(), args.workload.clone());

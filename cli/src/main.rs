@@ -7,6 +7,7 @@
 //! - `collector`: `inlet collector` (the HTTP front door) and `inlet collector hash-key`.
 //! - `replay`: `inlet replay rebuild|emit|ndjson` from the stream or the raw archive.
 //! - `warehouse_admin`: `inlet warehouse migrate|compact` on PostgreSQL.
+//! - `streams`: `inlet streams create|describe|split|merge|scale|delete` for Kinesis.
 
 // A binary: `pub` items are crate-wide by nature.
 #![allow(unreachable_pub)]
@@ -18,6 +19,7 @@ mod demo;
 mod pipeline;
 mod replay;
 mod report;
+mod streams;
 mod warehouse_admin;
 
 use clap::{Parser, Subcommand};
@@ -54,6 +56,8 @@ enum Command {
     /// Re-drive history from the stream or the raw archive: rebuild rollups, re-emit to
     /// another stream, or print NDJSON.
     Replay(replay::ReplayArgs),
+    /// Kinesis stream administration: create, describe, split, merge, scale, delete.
+    Streams(streams::StreamsArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
             Command::Dashboard(a) => dashboard::run(a).await,
             Command::Collector(a) => collector::run(a).await,
             Command::Replay(a) => replay::run(a).await,
+            Command::Streams(a) => streams::run(a).await,
         }
     });
     match result {

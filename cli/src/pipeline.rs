@@ -89,20 +89,68 @@ pub struct ProduceArgs {
     /// Shards of the stream, if it has to be created.
     #[arg(long, default_value_t = 4)]
     pub shards: u32,
+    #[command(flatten)]
+    pub producer: ProducerArgs,
 }
 
 pub async fn shard_map(writer: &dyn StreamWriter) -> Result<ShardMap> {
     Ok(ShardMap::new(&writer.open_shards().await?)?)
 }
 
-pub fn producer_config() -> ProducerConfig {
-    ProducerConfig::default()
+/// Producer settings on the command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProducerArgs {
+    /// Most bytes of events held in memory; sending waits beyond it.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub buffer_bytes: usize,
+    /// Most PutRecords calls in flight.
+    #[arg(long, default_value_t = 8)]
+    pub max_in_flight: usize,
+    /// Strict per-partition-key order across retries (one record in flight per shard).
+    #[arg(long)]
+    pub strict_order: bool,
+    /// How long a failing record is retried before it is given up on.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    pub record_ttl: Duration,
+    /// Where records given up on are written (JSON lines; default
+    /// `<data-dir>/producer-dead-letters.ndjson`).
+    #[arg(long)]
+    pub dead_letter: Option<std::path::PathBuf>,
+}
+
+impl Default for ProducerArgs {
+    fn default() -> Self {
+        Self {
+            buffer_bytes: 64 << 20,
+            max_in_flight: 8,
+            strict_order: false,
+            record_ttl: Duration::from_secs(120),
+            dead_letter: None,
+        }
+    }
+}
+
+impl ProducerArgs {
+    pub fn config(&self, locations: &Locations) -> ProducerConfig {
+        ProducerConfig {
+            max_buffered_bytes: self.buffer_bytes,
+            max_in_flight: self.max_in_flight,
+            strict_order: self.strict_order,
+            record_ttl: self.record_ttl,
+            dead_letter: Some(
+                self.dead_letter
+                    .clone()
+                    .unwrap_or_else(|| locations.data_dir.join("producer-dead-letters.ndjson")),
+            ),
+            ..ProducerConfig::default()
+        }
+    }
 }
 
 pub async fn produce(args: ProduceArgs) -> Result<ExitCode> {
-    let stream = Arc::new(args.locations.stream(args.shards).await?);
+    let stream = args.locations.stream(args.shards).await?;
     let map = shard_map(stream.as_ref()).await?;
-    let producer = Producer::start(stream, producer_config()).await?;
+    let producer = Producer::start(stream, args.producer.config(&args.locations)).await?;
     let sent = AtomicU64::new(0);
     let started = std::time::Instant::now();
     let expected = send_workload(&producer, &map, &args.workload, &sent).await?;
@@ -166,7 +214,7 @@ pub fn default_worker_id() -> String {
 }
 
 pub async fn worker(locations: &Locations, shards: u32, config: WorkerConfig) -> Result<Worker> {
-    let stream = Arc::new(locations.stream(shards).await?);
+    let stream = locations.stream(shards).await?;
     let warehouse = locations.warehouse().await?;
     Ok(Worker::new(stream, warehouse.clone(), warehouse, config))
 }
@@ -257,12 +305,8 @@ pub async fn check(warehouse: &dyn Warehouse, expected: &Expected) -> Result<boo
 }
 
 pub async fn verify(args: VerifyArgs) -> Result<ExitCode> {
-    let path = args.locations.stream_path()?;
-    if !path.exists() {
-        bail!("no stream at {}", path.display());
-    }
-    let stream = args.locations.stream(1).await?;
-    let map = shard_map(&stream).await?;
+    let stream = args.locations.existing_stream().await?;
+    let map = shard_map(stream.as_ref()).await?;
     let warehouse = args.locations.warehouse().await?;
     let expected = expect(&args.workload, &map);
     if check(warehouse.as_ref(), &expected).await? {

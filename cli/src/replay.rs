@@ -138,13 +138,7 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| args.locations.data_dir.join("archive"));
     let archive = ArchiveReader::new(&archive_dir);
     let source = match args.source {
-        SourceKind::Stream => {
-            let path = args.locations.stream_path()?;
-            if !path.exists() {
-                bail!("no stream at {}", path.display());
-            }
-            Source::Stream(Arc::new(args.locations.stream(1).await?))
-        }
+        SourceKind::Stream => Source::Stream(args.locations.existing_stream().await?),
         SourceKind::Archive => {
             if !archive_dir.is_dir() {
                 bail!("no archive at {}", archive_dir.display());
@@ -282,17 +276,17 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode> {
 
 async fn emit_producer(args: &ReplayArgs) -> Result<Producer> {
     let Some(url) = &args.to_stream else {
-        bail!("emit needs --to-stream embedded:///path/stream.db");
+        bail!("emit needs --to-stream embedded:///path/stream.db or kinesis://STREAM?...");
     };
     let target = Locations {
         data_dir: args.locations.data_dir.clone(),
         stream: Some(url.clone()),
         warehouse: None,
     };
-    if target.stream_path()? == args.locations.stream_path()? {
+    if target.stream_url()? == args.locations.stream_url()? {
         bail!("--to-stream is the source stream");
     }
-    let stream = Arc::new(target.stream(args.to_shards).await?);
+    let stream = target.stream(args.to_shards).await?;
     // A short linger: pacing is the point, so records should not wait for company.
     let config = ProducerConfig {
         batch: BatchLimits {

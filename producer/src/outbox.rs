@@ -5,8 +5,9 @@
 //! No I/O and no clock: time comes in as `now_ms`. Invariants (property-tested): records of
 //! one shard leave in the order they came (a retried record goes back to the front of its
 //! shard); a call never exceeds the record and byte limits; a shard never gets more than its
-//! rate over any second plus one second's burst; under `strict_order` a shard has at most
-//! one stream record in flight, so a failure can never let a later record overtake it.
+//! rate over any second plus one second's burst; a shard is in at most one call at a time,
+//! so concurrent calls cannot reorder it; under `strict_order` that call holds one stream
+//! record of the shard, so a partial failure can never let a later record overtake it.
 use crate::batcher::Ready;
 use inlet_seams::ShardRate;
 use std::collections::VecDeque;
@@ -22,8 +23,9 @@ pub struct OutboxLimits {
     pub shard_rate: Option<ShardRate>,
     /// Fraction of the shard rate to use (1.0 = all of it).
     pub rate_headroom: f64,
-    /// One stream record in flight per shard: strict per-partition-key order, at the cost
-    /// of one call's round trip per aggregate and shard.
+    /// One stream record in flight per shard: strict per-partition-key order even across
+    /// partial failures, at the cost of one call's round trip per aggregate and shard.
+    /// Without it a shard still has one call in flight at a time, with many of its records.
     pub strict_order: bool,
 }
 
@@ -192,19 +194,20 @@ impl<A> Outbox<A> {
             let b = &mut self.shards[shard].budget;
             b.refill(rate, now_ms);
             b.factor = (b.factor * 0.5).max(MIN_RATE_FACTOR);
-            b.bytes = 0.0;
-            b.records = 0.0;
+            // Empty, but keep a debt (an oversized record's): throttling must not forgive it.
+            b.bytes = b.bytes.min(0.0);
+            b.records = b.records.min(0.0);
         }
     }
 
-    /// Whether `shard`'s head record may be sent now (order, retry time, in-flight, rate).
+    /// Whether `shard`'s head record may be sent now (retry time, rate); the caller checks
+    /// that the shard has no call in flight.
     fn head_allowed(&mut self, shard: usize, now_ms: u64, rate: Option<(f64, f64)>) -> bool {
-        let strict = self.limits.strict_order;
         let q = &mut self.shards[shard];
         let Some(head) = q.queue.front() else {
             return false;
         };
-        if head.not_before_ms > now_ms || (strict && q.in_flight > 0) {
+        if head.not_before_ms > now_ms {
             return false;
         }
         match rate {
@@ -233,6 +236,9 @@ impl<A> Outbox<A> {
         let start = self.cursor;
         for i in 0..n {
             let shard = (start + i) % n;
+            if self.shards[shard].in_flight > 0 {
+                continue; // in another call: one call per shard keeps its order
+            }
             loop {
                 if call.len() == max_records || !self.head_allowed(shard, now_ms, rate) {
                     break;
@@ -277,18 +283,24 @@ impl<A> Outbox<A> {
     fn can_fill(&mut self, now_ms: u64, rate: Option<(f64, f64)>) -> bool {
         let (mut records, mut bytes) = (0usize, 0usize);
         for shard in 0..self.shards.len() {
-            if !self.head_allowed(shard, now_ms, rate) {
+            if self.shards[shard].in_flight > 0 || !self.head_allowed(shard, now_ms, rate) {
                 continue;
             }
             let q = &self.shards[shard];
-            // An estimate: what the bucket allows now, not replaying it record by record.
-            let budget = rate.map_or(f64::INFINITY, |_| q.budget.bytes.max(0.0));
-            let mut shard_bytes = 0.0;
+            // What the bucket allows now (bytes and records), as `next_call` takes it.
+            let (budget, record_budget) = rate.map_or((f64::INFINITY, f64::INFINITY), |_| {
+                (q.budget.bytes.max(0.0), q.budget.records)
+            });
+            let (mut shard_bytes, mut shard_records) = (0.0, 0.0);
             for r in &q.queue {
-                if r.not_before_ms > now_ms || (shard_bytes > 0.0 && shard_bytes + size(r) as f64 > budget) {
+                if r.not_before_ms > now_ms
+                    || shard_records + 1.0 > record_budget
+                    || (shard_bytes > 0.0 && shard_bytes + size(r) as f64 > budget)
+                {
                     break;
                 }
                 shard_bytes += size(r) as f64;
+                shard_records += 1.0;
                 records += 1;
                 bytes += size(r);
                 if records >= self.limits.max_put_records || bytes >= self.limits.max_put_bytes {
@@ -306,12 +318,11 @@ impl<A> Outbox<A> {
     /// waits for time at all.
     pub fn next_wakeup(&mut self, now_ms: u64) -> Option<u64> {
         let rate = self.rate();
-        let strict = self.limits.strict_order;
-        self.shards
+                self.shards
             .iter_mut()
             .filter_map(|q| {
                 let head = q.queue.front()?;
-                if strict && q.in_flight > 0 {
+                if q.in_flight > 0 {
                     return None; // waits for its call to finish, not for time
                 }
                 let mut at = head.not_before_ms.max(now_ms);
