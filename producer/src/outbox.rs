@@ -318,7 +318,7 @@ impl<A> Outbox<A> {
     /// waits for time at all.
     pub fn next_wakeup(&mut self, now_ms: u64) -> Option<u64> {
         let rate = self.rate();
-                self.shards
+        self.shards
             .iter_mut()
             .filter_map(|q| {
                 let head = q.queue.front()?;

@@ -213,7 +213,7 @@ pub struct Producer {
 }
 
 /// Bookkeeping bytes charged per user record on top of its payload.
-const RECORD_OVERHEAD: usize = 64;
+pub(crate) const RECORD_OVERHEAD: usize = 64;
 
 impl Producer {
     /// Starts a producer on `writer`, loading its shard map.

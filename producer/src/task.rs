@@ -7,8 +7,9 @@ use crate::dead_letter::DeadLetterFile;
 use crate::delivery::{Ack, Delivered, DeliveryError};
 use crate::metrics as m;
 use crate::outbox::Outbox;
-use crate::producer::{Counters, Msg, ProducerConfig, Queued};
+use crate::producer::{Counters, Msg, ProducerConfig, Queued, RECORD_OVERHEAD};
 use crate::shard_map::ShardMap;
+use inlet_schemas::kpl::{self, UserRecord};
 use inlet_seams::{PutOutcome, PutRecord, StreamError, StreamWriter};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -364,8 +365,9 @@ impl Task {
         }
         tracing::info!(before = self.map.len(), after = map.len(), "shard map changed");
         metrics::counter!(m::SHARD_MAP_CHANGES_TOTAL).increment(1);
-        // Open aggregates are sealed as they are: each lands where its first user record's
-        // hash key routes it (see docs/architecture.md on resharding).
+        // Everything not yet sent is taken apart and aggregated again by the new map, in
+        // order, so no aggregate carries keys of two shards. (A call in flight when the
+        // stream resharded may still have; see docs/architecture.md on resharding.)
         self.batcher.seal_all();
         while let Some(sealed) = self.batcher.take_batch(true) {
             sealed.into_iter().for_each(|r| self.outbox.push(r));
@@ -373,11 +375,48 @@ impl Task {
         let waiting = self.outbox.drain();
         self.batcher.set_shards(map.len());
         self.outbox.set_shards(map.len());
-        for mut r in waiting {
-            r.shard = map.index_of(r.record.hash_key());
-            self.outbox.push(r);
-        }
         self.map = map;
+        let now = self.now_ms();
+        for ready in waiting {
+            for (shard, user, ack, permits) in self.take_apart(ready) {
+                self.batcher.push_with_ack(shard, user, ack, permits, now);
+            }
+        }
+    }
+
+    /// The user records of a stream record, each with its shard by the current map, its ack
+    /// and its share of the buffer permits (the shares add up to the record's permits).
+    fn take_apart(&self, ready: Ready<Ack>) -> Vec<(usize, UserRecord, Option<Ack>, usize)> {
+        let r = &ready.record;
+        // Our own aggregates always decode; were one not to, it goes on whole.
+        let users = kpl::decode_strict(&r.partition_key, r.explicit_hash_key, &r.data).unwrap_or_else(|_| {
+            vec![UserRecord {
+                partition_key: r.partition_key.clone(),
+                explicit_hash_key: r.explicit_hash_key,
+                data: r.data.clone(),
+            }]
+        });
+        let mut acks = ready.acks.into_iter().peekable();
+        let mut left = ready.permits;
+        let n = users.len();
+        users
+            .into_iter()
+            .enumerate()
+            .map(|(i, user)| {
+                let ack = acks.next_if(|(sub, _)| *sub as usize == i).map(|(_, a)| a);
+                let share = if i + 1 == n {
+                    left
+                } else {
+                    (user.partition_key.len() + user.data.len() + RECORD_OVERHEAD).min(left)
+                };
+                left -= share;
+                let shard = self.map.index_of(
+                    user.explicit_hash_key
+                        .unwrap_or_else(|| inlet_seams::hash_key(&user.partition_key)),
+                );
+                (shard, user, ack, share)
+            })
+            .collect()
     }
 
     fn report_utilization(&mut self, now: u64) {
