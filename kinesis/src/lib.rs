@@ -4,6 +4,8 @@
 //! - [`KinesisStream`]: a [`inlet_seams::StreamWriter`] (`ListShards`, `PutRecords` with
 //!   per-record outcomes) and a [`inlet_seams::StreamReader`] (`GetShardIterator` +
 //!   polling `GetRecords` within the per-shard read limits, expired-iterator recovery).
+//! - [`fanout`]: enhanced fan-out reading (`read=fanout`): a registered stream consumer and
+//!   `SubscribeToShard` subscriptions, renewed, resumed and replaced when stalled.
 //! - [`admin`]: create, describe, split, merge and rescale streams (`inlet streams`).
 //! - [`fault_proxy`]: an HTTP proxy that sits in front of a real endpoint and injects
 //!   throttling and refused calls, for tests of the producer's retries.
@@ -15,6 +17,7 @@
 pub mod admin;
 mod client;
 mod errors;
+pub mod fanout;
 pub mod fault_proxy;
 pub mod location;
 pub mod metrics;
@@ -24,4 +27,4 @@ pub mod testing;
 mod writer;
 
 pub use client::KinesisStream;
-pub use location::KinesisLocation;
+pub use location::{KinesisLocation, ReadMode};

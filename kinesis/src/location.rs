@@ -1,5 +1,38 @@
-//! `kinesis://STREAM?region=REGION&endpoint=URL&max_record_bytes=N`: where a Kinesis stream is.
+//! `kinesis://STREAM?region=REGION&endpoint=URL&max_record_bytes=N&read=polling|fanout&consumer=NAME`:
+//! where a Kinesis stream is, and how it is read.
+use std::fmt;
 use std::time::Duration;
+
+/// How shards are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReadMode {
+    /// `GetShardIterator` + `GetRecords` (shared throughput: 2 MB/s and 5 calls/s per shard,
+    /// shared by every polling reader).
+    #[default]
+    Polling,
+    /// Enhanced fan-out: a registered stream consumer and `SubscribeToShard` (2 MB/s per shard
+    /// for this consumer alone, records pushed as they arrive).
+    Fanout,
+}
+
+impl ReadMode {
+    /// The setting's value: `polling` or `fanout`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadMode::Polling => "polling",
+            ReadMode::Fanout => "fanout",
+        }
+    }
+}
+
+impl fmt::Display for ReadMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The stream consumer name used for enhanced fan-out unless `consumer=` says otherwise.
+pub const DEFAULT_CONSUMER: &str = "inlet";
 
 /// A Kinesis stream's location and client settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +48,11 @@ pub struct KinesisLocation {
     pub max_record_bytes: usize,
     /// Time allowed for one attempt of a call.
     pub call_timeout: Duration,
+    /// How shards are read (`read=polling|fanout`).
+    pub read: ReadMode,
+    /// The registered stream consumer that enhanced fan-out reads as (`consumer=NAME`);
+    /// registered on first use.
+    pub consumer: String,
 }
 
 /// A location that could not be parsed.
@@ -36,10 +74,13 @@ impl KinesisLocation {
             endpoint: None,
             max_record_bytes: 1 << 20,
             call_timeout: Duration::from_secs(10),
+            read: ReadMode::Polling,
+            consumer: DEFAULT_CONSUMER.to_owned(),
         }
     }
 
-    /// Parses `kinesis://STREAM?region=..&endpoint=..&max_record_bytes=..&call_timeout_ms=..`.
+    /// Parses `kinesis://STREAM?region=..&endpoint=..&max_record_bytes=..&call_timeout_ms=..`
+    /// `&read=polling|fanout&consumer=..`.
     pub fn parse(url: &str) -> Result<Self, BadLocation> {
         let bad = |reason: &str| BadLocation {
             url: url.to_owned(),
@@ -87,6 +128,25 @@ impl KinesisLocation {
                         .ok_or_else(|| bad("call_timeout_ms must be a positive integer"))?;
                     loc.call_timeout = Duration::from_millis(ms);
                 }
+                "read" => {
+                    loc.read = match v {
+                        "polling" => ReadMode::Polling,
+                        "fanout" => ReadMode::Fanout,
+                        _ => return Err(bad("read must be polling or fanout")),
+                    };
+                }
+                "consumer" => {
+                    // Kinesis consumer names: 1-128 of [a-zA-Z0-9_.-].
+                    if v.is_empty()
+                        || v.len() > 128
+                        || !v
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+                    {
+                        return Err(bad("the consumer name must be 1 to 128 of a-z, A-Z, 0-9, _ . -"));
+                    }
+                    loc.consumer = v.to_owned();
+                }
                 other => return Err(bad(&format!("unknown setting {other:?}"))),
             }
         }
@@ -117,6 +177,12 @@ impl KinesisLocation {
         if self.call_timeout != Duration::from_secs(10) {
             q.push(format!("call_timeout_ms={}", self.call_timeout.as_millis()));
         }
+        if self.read != ReadMode::Polling {
+            q.push(format!("read={}", self.read));
+        }
+        if self.consumer != DEFAULT_CONSUMER {
+            q.push(format!("consumer={}", self.consumer));
+        }
         if q.is_empty() {
             format!("kinesis://{}", self.stream)
         } else {
@@ -145,6 +211,34 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_read_mode_and_consumer() {
+        let loc = KinesisLocation::parse("kinesis://s").unwrap();
+        assert_eq!(loc.read, ReadMode::Polling);
+        assert_eq!(loc.consumer, "inlet");
+
+        let url = "kinesis://plays?endpoint=http://127.0.0.1:4568&read=fanout&consumer=rollup-v2.blue_1";
+        let loc = KinesisLocation::parse(url).unwrap();
+        assert_eq!(loc.read, ReadMode::Fanout);
+        assert_eq!(loc.consumer, "rollup-v2.blue_1");
+        assert_eq!(loc.to_url(), url);
+        assert_eq!(KinesisLocation::parse(&loc.to_url()).unwrap(), loc);
+
+        // Fan-out with the default consumer, and the defaults spelled out, print short.
+        let loc = KinesisLocation::parse("kinesis://s?read=fanout&consumer=inlet").unwrap();
+        assert_eq!(loc.to_url(), "kinesis://s?read=fanout");
+        let loc = KinesisLocation::parse("kinesis://s?read=polling&consumer=inlet").unwrap();
+        assert_eq!(loc, KinesisLocation::new("s"));
+        assert_eq!(loc.to_url(), "kinesis://s");
+
+        // A consumer without fan-out is kept (and printed), though only fan-out uses it.
+        let loc = KinesisLocation::parse("kinesis://s?consumer=c").unwrap();
+        assert_eq!(
+            (loc.read, loc.to_url().as_str()),
+            (ReadMode::Polling, "kinesis://s?consumer=c")
+        );
+    }
+
+    #[test]
     fn refuses_what_it_cannot_use() {
         for (url, says) in [
             ("kafka://x", "kinesis://"),
@@ -154,6 +248,10 @@ mod tests {
             ("kinesis://s?colour=red", "unknown setting \"colour\""),
             ("kinesis://s?max_record_bytes=0", "max_record_bytes"),
             ("kinesis://s?region", "key=value"),
+            ("kinesis://s?read=push", "read must be polling or fanout"),
+            ("kinesis://s?read=", "read must be polling or fanout"),
+            ("kinesis://s?consumer=", "consumer name"),
+            ("kinesis://s?consumer=a/b", "consumer name"),
         ] {
             let e = KinesisLocation::parse(url).unwrap_err();
             assert!(e.to_string().contains(says), "{url}: {e}");

@@ -30,6 +30,9 @@ impl StreamReader for KinesisStream {
     }
 
     async fn open(&self, shard: &ShardId, from: StartPosition) -> Result<Box<dyn ShardReader>, StreamError> {
+        if self.location.read == crate::location::ReadMode::Fanout {
+            return crate::fanout::open(self, shard, from).await;
+        }
         let mut reader = KinesisShardReader {
             stream: self.clone(),
             shard: shard.clone(),

@@ -40,6 +40,13 @@ impl StreamWriter for KinesisStream {
         .await
         .map_err(|e| {
             let e = CallError::from_sdk("PutRecords", e);
+            if e.is_code("Timeout") {
+                return StreamError::Unanswered {
+                    stream: self.name().to_owned(),
+                    records: records.len(),
+                    source: Box::new(e),
+                };
+            }
             self.put_error(records.len(), e.retryable, Box::new(e))
         })?;
         let results = out.records();

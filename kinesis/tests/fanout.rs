@@ -643,7 +643,17 @@ async fn a_deregistered_consumer_is_registered_again() {
     let old = s.ensure_consumer().await.unwrap();
 
     s.deregister_consumer().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1_500)).await; // a new ARN (its suffix is in seconds)
+    // The emulator keeps serving a subscription of a deregistered consumer (Kinesis ends
+    // it), and lets a consumer still DELETING subscribe: wait until it is gone and past
+    // `renew_after`, so the next call resubscribes and finds it missing. (Alone, DELETING
+    // lasts the configured 100 ms; beside the other tests, seconds.) The new registration
+    // gets a new ARN: its suffix is in seconds.
+    let gone_by = Instant::now() + Duration::from_secs(30);
+    while !stream.list_consumers().await.unwrap().is_empty() {
+        assert!(Instant::now() < gone_by, "the consumer is still listed 30 s after deregistering");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     let later = put(&stream, "two", 1).await;
     let deadline = Instant::now() + Duration::from_secs(40);
     let mut errors = Vec::new();

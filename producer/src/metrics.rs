@@ -37,3 +37,5 @@ pub const SHARD_RECORDS_UTILIZATION: &str = "inlet_producer_shard_records_utiliz
 pub const BUFFERED_BYTES: &str = "inlet_producer_buffered_bytes";
 /// PutRecords calls in flight.
 pub const CALLS_IN_FLIGHT: &str = "inlet_producer_calls_in_flight";
+/// PutRecords calls that got no answer in time (their records may be written twice).
+pub const UNANSWERED_CALLS_TOTAL: &str = "inlet_producer_unanswered_calls_total";

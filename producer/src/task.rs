@@ -49,6 +49,13 @@ pub(crate) struct Task {
     flushes: Vec<oneshot::Sender<()>>,
     closing: bool,
     rng: u64,
+    /// Set when a call got no answer: no data call goes out until a cheap probe of the
+    /// stream answers, so an unresponsive stream is not sent retry after retry that it may
+    /// all apply (and duplicate) once it wakes up.
+    suspect: bool,
+    probe: Option<tokio::task::JoinHandle<bool>>,
+    next_probe: Instant,
+    probe_failures: u32,
 }
 
 impl Task {
@@ -80,6 +87,10 @@ impl Task {
             flushes: Vec::new(),
             closing: false,
             rng: 0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id()),
+            suspect: false,
+            probe: None,
+            next_probe: Instant::now(),
+            probe_failures: 0,
         }
     }
 
@@ -101,7 +112,11 @@ impl Task {
             }
             let draining = self.closing || !self.flushes.is_empty();
             let now = self.now_ms();
-            while !self.reload_map && self.calls.len() < self.config.max_in_flight.max(1) {
+            if self.suspect && self.probe.is_none() && Instant::now() >= self.next_probe {
+                let writer = Arc::clone(&self.writer);
+                self.probe = Some(tokio::spawn(async move { writer.open_shards().await.is_ok() }));
+            }
+            while !self.reload_map && !self.suspect && self.calls.len() < self.config.max_in_flight.max(1) {
                 // With nothing in flight, waiting for a fuller call only adds latency.
                 let force = draining || self.calls.is_empty();
                 let Some(call) = self.outbox.next_call(now, force) else {
@@ -122,7 +137,10 @@ impl Task {
                 .into_iter()
                 .flatten()
                 .fold(self.next_utilization_ms, u64::min);
-            let wake = self.at(wake_ms).min(self.next_map_reload);
+            let mut wake = self.at(wake_ms).min(self.next_map_reload);
+            if self.suspect && self.probe.is_none() {
+                wake = wake.min(self.next_probe);
+            }
             let take_messages = !draining;
             tokio::select! {
                 msg = rx.recv(), if take_messages => match msg {
@@ -147,6 +165,17 @@ impl Task {
                     // acks are dropped with it, which resolves their deliveries as failed.
                     Err(e) => tracing::error!(error = %e, "a PutRecords call task failed"),
                 },
+                answered = probe_answer(&mut self.probe), if self.probe.is_some() => {
+                    self.probe = None;
+                    if answered {
+                        tracing::info!(probes = self.probe_failures + 1, "the stream answers again; resuming writes");
+                        self.suspect = false;
+                        self.probe_failures = 0;
+                    } else {
+                        self.probe_failures += 1;
+                        self.next_probe = Instant::now() + Duration::from_millis(self.backoff_ms(self.probe_failures));
+                    }
+                }
                 () = tokio::time::sleep_until(wake) => {
                     self.batcher.seal_due(self.now_ms());
                 }
@@ -265,6 +294,14 @@ impl Task {
             Err(e) => {
                 let retryable = e.is_retryable();
                 unavailable = retryable;
+                if matches!(e, StreamError::Unanswered { .. }) {
+                    metrics::counter!(m::UNANSWERED_CALLS_TOTAL).increment(1);
+                    if !self.suspect {
+                        tracing::warn!("a call got no answer: probing the stream before writing again");
+                        self.suspect = true;
+                        self.next_probe = Instant::now();
+                    }
+                }
                 let message = error_chain(&e);
                 metrics::counter!(m::ERRORS_TOTAL, "code" => "PutRecords").increment(1);
                 tracing::warn!(records = done.call.len(), retryable, error = %message, "PutRecords call failed");
@@ -434,6 +471,14 @@ impl Task {
             self.config.max_buffered_bytes - self.capacity.available_permits().min(self.config.max_buffered_bytes);
         metrics::gauge!(m::BUFFERED_BYTES).set(buffered as f64);
         metrics::gauge!(m::CALLS_IN_FLIGHT).set(self.calls.len() as f64);
+    }
+}
+
+/// The probe's answer: whether the stream answered.
+async fn probe_answer(probe: &mut Option<tokio::task::JoinHandle<bool>>) -> bool {
+    match probe {
+        Some(handle) => handle.await.unwrap_or(false),
+        None => std::future::pending().await,
     }
 }
 

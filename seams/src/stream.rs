@@ -106,6 +106,18 @@ pub enum StreamError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A `put_records` call got no answer in time: the stream may or may not have written
+    /// its records. Sending them again is safe for loss but can duplicate them.
+    #[error("writing {records} records to stream {stream} got no answer; they may or may not be written")]
+    Unanswered {
+        /// The stream.
+        stream: String,
+        /// How many records the call held.
+        records: usize,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Reading a shard failed.
     #[error("reading shard {shard} of stream {stream} failed")]
     Read {
@@ -133,7 +145,7 @@ impl StreamError {
     /// Whether the operation can succeed if tried again.
     pub fn is_retryable(&self) -> bool {
         match self {
-            StreamError::ListShards { .. } => true,
+            StreamError::ListShards { .. } | StreamError::Unanswered { .. } => true,
             StreamError::PutRecords { retryable, .. } | StreamError::Read { retryable, .. } => *retryable,
             StreamError::NoSuchShard { .. } => false,
         }
