@@ -37,8 +37,8 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// A subscription without any event for this long is taken for dead and replaced. The
-/// service sends events at least every few seconds, with or without records.
+/// A subscription without any event for this long is taken for dead and replaced (events
+/// come with or without records; the emulator sends one a second).
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Subscriptions are renewed after this long: the service ends them at 5 minutes.
 pub const RENEW_AFTER: Duration = Duration::from_secs(4 * 60 + 30);

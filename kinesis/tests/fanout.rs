@@ -3,40 +3,51 @@
 //! # What the emulator serves and what it does not
 //!
 //! Probed on `kinesis-local` 0.6.2 (the Scala.js build of kinesis-mock, as
-//! `infra/kinesis-local.sh` starts it), with the AWS CLI, curl and this crate:
+//! `infra/kinesis-local.sh` starts it) with the AWS CLI, raw HTTP and this crate. The
+//! README's "only supports polling consumers" is out of date: fan-out is served, with gaps.
 //!
-//! - `RegisterStreamConsumer` works: the consumer comes back `CREATING`, and
-//!   `DescribeStreamConsumer` says `ACTIVE` after `REGISTER_STREAM_CONSUMER_DURATION` (100 ms
-//!   here). ARNs look like `arn:aws:kinesis:us-east-1:000000000000:stream/S/consumer/C:EPOCHSECS`.
-//!   Registering a name again: `ResourceInUseException: Consumer C exists`.
-//!   `ListStreamConsumers` and `DeregisterStreamConsumer` work too.
-//! - `SubscribeToShard` works, over HTTP/1.1 (chunked `application/vnd.amazon.eventstream`,
-//!   which is what the SDK speaks to an `http://` endpoint) and over h2c alike: HTTP 200, then
-//!   one `SubscribeToShardEvent` a second (the first after about a second, so `send` returns
-//!   only then), each with the records since the last (up to 10,000),
+//! Served:
+//! - `RegisterStreamConsumer`: the consumer comes back `CREATING`; `DescribeStreamConsumer`
+//!   says `ACTIVE` after `REGISTER_STREAM_CONSUMER_DURATION` (100 ms here). ARNs look like
+//!   `arn:aws:kinesis:us-east-1:000000000000:stream/S/consumer/C:EPOCH_SECONDS`. Registering a
+//!   name again: `ResourceInUseException: Consumer C exists`. `ListStreamConsumers` and
+//!   `DeregisterStreamConsumer` answer as documented.
+//! - `SubscribeToShard`, over HTTP/1.1 (chunked `application/vnd.amazon.eventstream`: what the
+//!   SDK speaks to an `http://` endpoint) and over h2c alike: HTTP 200, then one
+//!   `SubscribeToShardEvent` a second, the first after about a second (the SDK's `send`
+//!   returns only then), each with the records since the last (up to 10,000),
 //!   `ContinuationSequenceNumber` (the last record's, or the newest position) and
 //!   `MillisBehindLatest` 0. The stream ends cleanly after exactly 5 minutes (299 events).
 //!   `TRIM_HORIZON`, `LATEST`, `AT_SEQUENCE_NUMBER`, `AFTER_SEQUENCE_NUMBER` and
 //!   `AT_TIMESTAMP` are honoured.
-//! - Errors of `SubscribeToShard` come as an HTTP 200 whose only message is an `exception`
-//!   event (real Kinesis answers HTTP 400): `ResourceInUseException: Another active
-//!   subscription exists for consumer ARN on shard ID` while another subscription of the
-//!   consumer to the shard is open, and `ResourceNotFoundException: ConsumerARN ARN not
-//!   found` for an unknown consumer. The SDK's `send` succeeds and the first `recv` returns the
-//!   error. A malformed ARN gets HTTP 400 `SerializationException`.
-//! - A subscription whose client went away holds its (consumer, shard) slot until the
+//! - Errors as an HTTP 200 whose only message is an `exception` event (Kinesis answers HTTP
+//!   400): `ResourceInUseException: Another active subscription exists for consumer ARN on
+//!   shard ID` while another subscription of the consumer to the shard is open;
+//!   `ResourceNotFoundException: ConsumerARN ARN not found` for an unknown or deregistered
+//!   consumer. `send` succeeds and the first `recv` returns the error. The exception's type
+//!   is only in its `:exception-type` header (the JSON payload is just `{"message":..}`), so
+//!   the SDK builds the right variant but reports no error code: the reader takes the code
+//!   from the variant. A malformed ARN gets HTTP 400 `SerializationException`.
+//! - A subscription whose client went away keeps its (consumer, shard) slot until the
 //!   emulator's next event write fails: about a second of `ResourceInUseException`.
-//! - Not served: the end of a shard. Events always carry a continuation sequence number and
-//!   `"ChildShards": null`, also on a closed (split) parent after its last record, so a
-//!   fan-out reader never sees `shard_end` there (polling `GetRecords` does). Nor does it check
-//!   the shard: subscribing to a shard the stream does not have streams empty events with
-//!   continuation `"0"` instead of `ResourceNotFoundException`. The consumer's status is not
-//!   checked either (real Kinesis wants it `ACTIVE`).
 //!
-//! The tests below cover what it serves: registration, reading with every start position,
+//! Not served, or not like Kinesis:
+//! - The end of a shard. Events always carry a continuation sequence number and
+//!   `"ChildShards": null`, also on a closed (split) parent after its last record, so a
+//!   fan-out reader never sees `shard_end` there (polling `GetRecords` does). Tested on the
+//!   pure parts only.
+//! - Shards are not checked: subscribing to one the stream does not have streams empty
+//!   events with continuation `"0"` instead of `ResourceNotFoundException`.
+//! - Deregistering does not end the consumer's open subscriptions (they go on streaming
+//!   records), and a consumer still `DELETING` can subscribe.
+//! - Deregistration mixes up streams: with consumers of one name on two streams,
+//!   deregistering it on stream B removes the one on stream A and leaves B's `DELETING` for
+//!   good. Tests that deregister use consumer names no other stream has.
+//!
+//! The tests below cover what it serves: registration, reading from every start position,
 //! buffering, renewal, `ResourceInUseException` retried, a stalled (SIGSTOPped) emulator, a
 //! deregistered consumer, and errors that must come back as a clear `StreamError` within a
-//! bounded time. Shard end, which it does not serve, is tested on the pure parts only.
+//! bounded time.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use aws_sdk_kinesis::primitives::{Blob, DateTime};
@@ -45,7 +56,7 @@ use bytes::Bytes;
 use inlet_kinesis::fanout::{
     EventBuffer, FanoutShardReader, FanoutTimings, ReceivedEvent, ResumeCursor, starting_position,
 };
-use inlet_kinesis::testing::{Emulator, fresh_stream, stream_on};
+use inlet_kinesis::testing::{Emulator, fresh_stream, stream_on, unique_name};
 use inlet_kinesis::{KinesisLocation, KinesisStream, ReadMode};
 use inlet_seams::{
     PutOutcome, PutRecord, ReadBatch, Record, SequenceNumber, ShardId, ShardReader, StartPosition, StreamError,
@@ -380,7 +391,8 @@ async fn registers_the_consumer_once_and_lists_it() {
     assert_eq!(stream.list_consumers().await.unwrap(), vec![c]);
 
     // Readers of many shards opening at once register a new consumer once.
-    let s = fanout(&stream, "many").await;
+    let many = unique_name("many");
+    let s = fanout(&stream, &many).await;
     let opens = (0..8).map(|_| {
         let s = s.clone();
         tokio::spawn(async move {
@@ -399,7 +411,7 @@ async fn registers_the_consumer_once_and_lists_it() {
         .map(|c| c.name)
         .collect();
     names.sort();
-    assert_eq!(names, ["inlet", "many"]);
+    assert_eq!(names, ["inlet".to_owned(), many]);
 
     s.deregister_consumer().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -629,7 +641,9 @@ async fn a_deregistered_consumer_is_registered_again() {
     let Some(stream) = fresh_stream("efo-dereg", 1).await else {
         return;
     };
-    let s = fanout(&stream, "inlet").await;
+    // A name no other stream has: the emulator's deregistration mixes up consumers of the
+    // same name on different streams (see the top).
+    let s = fanout(&stream, &unique_name("dereg")).await;
     let timings = FanoutTimings {
         renew_after: Duration::from_secs(2),
         ..FanoutTimings::default()
@@ -645,12 +659,14 @@ async fn a_deregistered_consumer_is_registered_again() {
     s.deregister_consumer().await.unwrap();
     // The emulator keeps serving a subscription of a deregistered consumer (Kinesis ends
     // it), and lets a consumer still DELETING subscribe: wait until it is gone and past
-    // `renew_after`, so the next call resubscribes and finds it missing. (Alone, DELETING
-    // lasts the configured 100 ms; beside the other tests, seconds.) The new registration
-    // gets a new ARN: its suffix is in seconds.
+    // `renew_after`, so the next call resubscribes and finds it missing. The new
+    // registration gets a new ARN: its suffix is in seconds.
     let gone_by = Instant::now() + Duration::from_secs(30);
     while !stream.list_consumers().await.unwrap().is_empty() {
-        assert!(Instant::now() < gone_by, "the consumer is still listed 30 s after deregistering");
+        assert!(
+            Instant::now() < gone_by,
+            "the consumer is still listed 30 s after deregistering"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(2_100)).await;
