@@ -22,8 +22,10 @@ impl KinesisStream {
         if let Some(region) = &location.region {
             loader = loader.region(Region::new(region.clone()));
         } else if location.is_local() {
-            loader =
-                loader.region(aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1"));
+            // Not the default chain: its instance-metadata lookup makes no sense for a local
+            // emulator and only adds a warning and a delay.
+            let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+            loader = loader.region(Region::new(region));
         }
         if location.is_local()
             && std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
