@@ -3,7 +3,10 @@
 //!
 //! - fail single records with `ProvisionedThroughputExceededException` (they are taken
 //!   out of the forwarded call, so a failed record is really not written), and
-//! - refuse whole calls (`ServiceUnavailable`, HTTP 503) before forwarding them.
+//! - refuse whole calls (`ServiceUnavailable`, HTTP 503) before forwarding them;
+//!
+//! and on `GetRecords` can answer `ProvisionedThroughputExceededException` or
+//! `ExpiredIteratorException` instead of forwarding.
 //!
 //! Only failures that leave the stream unchanged are injected: a call that was written but
 //! answered with an error (a lost response) would make any Kinesis client write a
@@ -32,6 +35,11 @@ pub struct Faults {
     pub record_throttle_rate: f64,
     /// Chance that a whole `PutRecords` call is refused (HTTP 503 `ServiceUnavailable`).
     pub call_failure_rate: f64,
+    /// Chance that a `GetRecords` call is refused with `ProvisionedThroughputExceededException`
+    /// (the shard's read limits).
+    pub read_throttle_rate: f64,
+    /// Chance that a `GetRecords` call is refused with `ExpiredIteratorException`.
+    pub iterator_expiry_rate: f64,
 }
 
 /// What the proxy injected and forwarded.
@@ -43,6 +51,8 @@ pub struct ProxyStats {
     pub refused_calls: u64,
     /// Records failed with throttling.
     pub throttled_records: u64,
+    /// `GetRecords` calls refused (throttled or iterator expired).
+    pub refused_reads: u64,
 }
 
 #[derive(Debug)]
@@ -53,6 +63,7 @@ struct State {
     forwarded: AtomicU64,
     refused: AtomicU64,
     throttled: AtomicU64,
+    refused_reads: AtomicU64,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -98,6 +109,7 @@ impl FaultProxy {
             forwarded: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
+            refused_reads: AtomicU64::new(0),
             client: Client::builder(TokioExecutor::new()).build_http(),
         });
         let stop = CancellationToken::new();
@@ -121,6 +133,7 @@ impl FaultProxy {
             forwarded_calls: self.state.forwarded.load(Relaxed),
             refused_calls: self.state.refused.load(Relaxed),
             throttled_records: self.state.throttled.load(Relaxed),
+            refused_reads: self.state.refused_reads.load(Relaxed),
         }
     }
 }
@@ -162,11 +175,27 @@ fn answer(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
-    let is_put_records = parts
+    let target = parts
         .headers
         .get("x-amz-target")
-        .is_some_and(|t| t.as_bytes().ends_with(b".PutRecords"));
+        .map(|t| t.as_bytes().to_vec())
+        .unwrap_or_default();
+    let is_put_records = target.ends_with(b".PutRecords");
     let faults = state.faults();
+    if target.ends_with(b".GetRecords") {
+        for (rate, code) in [
+            (faults.read_throttle_rate, "ProvisionedThroughputExceededException"),
+            (faults.iterator_expiry_rate, "ExpiredIteratorException"),
+        ] {
+            if rate > 0.0 && state.draw() < rate {
+                state.refused_reads.fetch_add(1, Relaxed);
+                return Ok(answer(
+                    StatusCode::BAD_REQUEST,
+                    json!({"__type": code, "message": "injected by the fault proxy"}),
+                ));
+            }
+        }
+    }
     if !is_put_records || faults == Faults::default() {
         return Ok(forward(&state, &parts, body).await);
     }

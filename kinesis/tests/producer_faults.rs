@@ -20,6 +20,7 @@ async fn throttling_and_refused_calls_are_retried_until_each_event_is_written_on
     let faults = Faults {
         record_throttle_rate: 0.3,
         call_failure_rate: 0.2,
+        ..Faults::default()
     };
     let proxy = FaultProxy::start(&endpoint, faults, 42).await.unwrap();
     let direct = KinesisStream::connect(patient(location(&endpoint, "faults"))).await;
@@ -75,7 +76,7 @@ async fn records_that_cannot_be_written_in_time_come_back_failed_and_are_dead_le
     let Some(endpoint) = endpoint() else { return };
     let faults = Faults {
         record_throttle_rate: 1.0,
-        call_failure_rate: 0.0,
+        ..Faults::default()
     };
     let proxy = FaultProxy::start(&endpoint, faults, 7).await.unwrap();
     let direct = KinesisStream::connect(patient(location(&endpoint, "expire"))).await;
