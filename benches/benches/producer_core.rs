@@ -85,6 +85,7 @@ fn ready_records(hot: bool) -> Vec<Ready> {
                 attempts: 0,
                 first_ms: 0,
                 not_before_ms: 0,
+                spool_offset: 0,
                 acks: Vec::new(),
             }
         })

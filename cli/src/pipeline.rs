@@ -116,6 +116,13 @@ pub struct ProducerArgs {
     /// `<data-dir>/producer-dead-letters.ndjson`).
     #[arg(long)]
     pub dead_letter: Option<std::path::PathBuf>,
+    /// Spool to this directory when the stream keeps failing (5 s), so sending goes on and
+    /// an outage loses nothing; drained in order when the stream is back.
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<std::path::PathBuf>,
+    /// Most bytes the spool may hold.
+    #[arg(long, default_value_t = 10 << 30)]
+    pub spool_max_bytes: u64,
 }
 
 impl Default for ProducerArgs {
@@ -126,6 +133,8 @@ impl Default for ProducerArgs {
             strict_order: false,
             record_ttl: Duration::from_secs(120),
             dead_letter: None,
+            spool: None,
+            spool_max_bytes: 10 << 30,
         }
     }
 }
@@ -142,6 +151,11 @@ impl ProducerArgs {
                     .clone()
                     .unwrap_or_else(|| locations.data_dir.join("producer-dead-letters.ndjson")),
             ),
+            spool: self.spool.as_ref().map(|dir| inlet_producer::SpoolConfig {
+                dir: dir.clone(),
+                max_bytes: self.spool_max_bytes,
+                after: Duration::from_secs(5),
+            }),
             ..ProducerConfig::default()
         }
     }

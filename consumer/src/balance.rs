@@ -4,7 +4,12 @@
 //! Live workers are the owners of unexpired leases (plus this one). The fair share is
 //! `ceil(eligible / live)`. A worker below it takes free or expired leases first, and only
 //! then steals from the worker holding the most.
-//! A lease is eligible once its parents are finished (parents before children).
+//! A lease is eligible once its parents are finished (parents before children); a parent
+//! whose lease is gone (aged out of the stream, or cleaned up after it finished) counts as
+//! finished.
+//!
+//! [`cleanable`] picks the finished leases to delete, by the rule the lease store enforces
+//! (see `inlet_seams::lease`).
 use inlet_seams::{Lease, ShardId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -100,6 +105,21 @@ pub fn plan(leases: &[Lease], me: &str, now_ms: i64, max_leases: usize) -> Vec<T
     plan
 }
 
+/// The finished leases that may be deleted at `now_ms`: not held (no owner, or expired),
+/// named as a parent by at least one lease, and every lease naming them has started
+/// ([`Lease::has_started`]). The store checks the same again when deleting.
+pub fn cleanable(leases: &[Lease], now_ms: i64) -> Vec<ShardId> {
+    leases
+        .iter()
+        .filter(|l| l.finished && (l.owner.is_none() || l.expires_at_ms <= now_ms))
+        .filter(|l| {
+            let mut children = leases.iter().filter(|c| c.parents.contains(&l.shard)).peekable();
+            children.peek().is_some() && children.all(Lease::has_started)
+        })
+        .map(|l| l.shard.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +178,85 @@ mod tests {
                 steal: false
             }]
         );
+    }
+
+    #[test]
+    fn a_parent_whose_lease_is_gone_counts_as_done() {
+        // The parent (shard 0) was cleaned up after it finished: only its children remain,
+        // one started and released, one never taken.
+        let mut started = lease(1, None, 0);
+        started.parents = vec![ShardId::from_index(0)];
+        started.checkpoint = Some(inlet_seams::Checkpoint {
+            sequence: inlet_seams::SequenceNumber::from_u64(5),
+            sub_sequence: 0,
+        });
+        let mut fresh = lease(2, None, 0);
+        fresh.parents = vec![ShardId::from_index(0)];
+        // A merged child whose other parent (shard 3) is still being read waits for it.
+        let mut other = lease(3, Some("b"), 1000);
+        other.counter = 4;
+        let mut merged = lease(4, None, 0);
+        merged.parents = vec![ShardId::from_index(0), ShardId::from_index(3)];
+        let leases = [started, fresh, other.clone(), merged.clone()];
+        let shards: BTreeSet<ShardId> = plan(&leases, "a", 100, usize::MAX)
+            .into_iter()
+            .map(|t| t.shard)
+            .collect();
+        assert_eq!(
+            shards,
+            [1, 2].map(ShardId::from_index).into_iter().collect(),
+            "children of a cleaned-up parent are taken; a merge still waits for its live parent"
+        );
+        other.finished = true;
+        other.owner = None;
+        let p = plan(&[other, merged], "a", 100, usize::MAX);
+        assert_eq!(p.len(), 1, "both parents done (one gone, one finished): {p:?}");
+        assert_eq!(p[0].shard, ShardId::from_index(4));
+    }
+
+    #[test]
+    fn finished_parents_are_cleanable_once_every_child_started() {
+        let checkpoint = Some(inlet_seams::Checkpoint {
+            sequence: inlet_seams::SequenceNumber::from_u64(1),
+            sub_sequence: 0,
+        });
+        let mut parent = lease(0, None, 0);
+        parent.finished = true;
+        let mut c1 = lease(1, Some("a"), 1000);
+        c1.parents = vec![parent.shard.clone()];
+        let mut c2 = lease(2, None, 0);
+        c2.parents = vec![parent.shard.clone()];
+        let lonely = Lease {
+            finished: true,
+            ..lease(3, None, 0)
+        };
+        let unfinished = lease(4, None, 0);
+        let mut c5 = lease(5, None, 0);
+        c5.parents = vec![unfinished.shard.clone()];
+        c5.checkpoint = checkpoint.clone();
+        let all = |p: &Lease, c1: &Lease, c2: &Lease| {
+            vec![
+                p.clone(),
+                c1.clone(),
+                c2.clone(),
+                lonely.clone(),
+                unfinished.clone(),
+                c5.clone(),
+            ]
+        };
+        assert!(cleanable(&all(&parent, &c1, &c2), 100).is_empty(), "no child started");
+        c1.checkpoint = checkpoint.clone();
+        assert!(
+            cleanable(&all(&parent, &c1, &c2), 100).is_empty(),
+            "one child has not started"
+        );
+        c2.finished = true; // an empty child: ended without a checkpoint
+        assert_eq!(cleanable(&all(&parent, &c1, &c2), 100), vec![parent.shard.clone()]);
+        // Still held by a crashed worker until its expiry.
+        parent.owner = Some("dead".into());
+        parent.expires_at_ms = 200;
+        assert!(cleanable(&all(&parent, &c1, &c2), 100).is_empty(), "held");
+        assert_eq!(cleanable(&all(&parent, &c1, &c2), 200), vec![parent.shard.clone()]);
     }
 
     proptest! {

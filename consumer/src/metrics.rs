@@ -14,7 +14,17 @@ pub const COMMIT_SECONDS: &str = "inlet_consumer_commit_seconds";
 pub const MILLIS_BEHIND_LATEST: &str = "inlet_consumer_millis_behind_latest";
 /// Leases held by this worker.
 pub const LEASES_HELD: &str = "inlet_consumer_leases_held";
-/// Leases taken (label `how`: free, expired, stolen).
+/// Leases taken (label `how`: free (never held or released), expired (its holder stopped
+/// renewing), stolen (from a live worker, to balance)).
 pub const LEASES_TAKEN_TOTAL: &str = "inlet_consumer_leases_taken_total";
 /// Leases lost to another worker.
 pub const LEASES_LOST_TOTAL: &str = "inlet_consumer_leases_lost_total";
+/// Leases given back (label `reason`: shard_end, failed (the shard task failed or panicked;
+/// restarted from its last commit), shutdown).
+pub const LEASES_RELEASED_TOTAL: &str = "inlet_consumer_leases_released_total";
+/// Leases of finished shards deleted once all their children started.
+pub const LEASES_CLEANED_UP_TOTAL: &str = "inlet_consumer_leases_cleaned_up_total";
+/// User records of KPL aggregates whose hash key is outside the shard's range (label
+/// `shard`). Processed all the same (the KCL drops them): the producer can put a few there
+/// when a shard splits or merges while an aggregate is in flight.
+pub const RECORDS_OUTSIDE_SHARD_RANGE_TOTAL: &str = "inlet_consumer_records_outside_shard_range_total";

@@ -2,10 +2,14 @@
 //!
 //! No I/O and no clock: every decision depends on the records' order alone, so
 //! processing the same records from the same state always gives the same commit.
+//!
+//! Given the shard's hash-key range, user records of KPL aggregates whose hash key is
+//! outside it are counted (and logged at debug level) but processed like any other: unlike
+//! the KCL, which drops them.
 use inlet_rollup::{Applied, Lateness, ShardRollup};
 use inlet_schemas::events::Envelope;
 use inlet_schemas::{kpl, validate};
-use inlet_seams::{Checkpoint, DeadLetter, DeadLetterKind, LeaseToken, Record, ShardCommit, ShardId};
+use inlet_seams::{Checkpoint, DeadLetter, DeadLetterKind, HashKeyRange, LeaseToken, Record, ShardCommit, ShardId};
 use prost::Message;
 
 /// Counts of one commit.
@@ -45,6 +49,8 @@ pub struct RecordProcessor {
     committed: Option<Checkpoint>,
     dead_letters: Vec<DeadLetter>,
     counts: CommitCounts,
+    hash_range: Option<HashKeyRange>,
+    outside_range: u64,
 }
 
 impl RecordProcessor {
@@ -65,7 +71,25 @@ impl RecordProcessor {
             checkpoint,
             dead_letters: Vec::new(),
             counts: CommitCounts::default(),
+            hash_range: None,
+            outside_range: 0,
         }
+    }
+
+    /// Checking the user records of KPL aggregates against the shard's hash-key range
+    /// (`None`: no check). A user record outside it is processed like any other, and counted
+    /// ([`RecordProcessor::outside_range`]): the KCL drops them silently, but the producer can
+    /// put a few there when the shard was split or merged while their aggregate was in flight,
+    /// and they are real events.
+    pub fn with_hash_range(mut self, range: Option<HashKeyRange>) -> Self {
+        self.hash_range = range;
+        self
+    }
+
+    /// User records found outside the shard's hash-key range since this processor was made
+    /// (those the checkpoint covered are not looked at).
+    pub fn outside_range(&self) -> u64 {
+        self.outside_range
     }
 
     /// The rollup state (for tests and metrics).
@@ -108,12 +132,32 @@ impl RecordProcessor {
                 return;
             }
         };
+        // Plain records are where Kinesis put them by their own key: only aggregates can hold
+        // user records of another shard.
+        let range = self.hash_range.filter(|_| kpl::is_aggregated(&record.data));
         for (i, user) in users.into_iter().enumerate() {
             let sub = i as u32;
             if self.covered(record, sub) {
                 continue;
             }
             self.counts.read += 1;
+            if let Some(range) = range {
+                let key = user
+                    .explicit_hash_key
+                    .unwrap_or_else(|| inlet_seams::hash_key(&user.partition_key));
+                if !range.contains(key) {
+                    self.outside_range += 1;
+                    tracing::debug!(
+                        shard = %self.shard,
+                        sequence = %record.sequence,
+                        sub_sequence = sub,
+                        hash_key = key,
+                        range_start = range.start,
+                        range_end = range.end,
+                        "user record outside the shard's hash key range; processed all the same"
+                    );
+                }
+            }
             let at = At {
                 record,
                 sub,

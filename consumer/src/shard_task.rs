@@ -6,7 +6,8 @@ use crate::processor::RecordProcessor;
 use crate::stats::ConsumerStats;
 use inlet_rollup::ShardRollup;
 use inlet_seams::{
-    DeadLetterKind, Lease, LeaseToken, StartPosition, StreamError, StreamReader, Warehouse, WarehouseError,
+    DeadLetterKind, HashKeyRange, Lease, LeaseToken, StartPosition, StreamError, StreamReader, Warehouse,
+    WarehouseError,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,9 +42,17 @@ pub enum Exit {
     Failed(String),
 }
 
-/// Runs one shard until it is stopped, lost, ended or fails.
-pub async fn run(shared: Arc<Shared>, token: LeaseToken, lease: Lease, cancel: CancellationToken) -> Exit {
-    match run_inner(&shared, &token, lease, &cancel).await {
+/// Runs one shard until it is stopped, lost, ended or fails. `hash_range` is the shard's
+/// range from the stream's listing, when known: user records of aggregates outside it are
+/// counted (and processed all the same).
+pub async fn run(
+    shared: Arc<Shared>,
+    token: LeaseToken,
+    lease: Lease,
+    hash_range: Option<HashKeyRange>,
+    cancel: CancellationToken,
+) -> Exit {
+    match run_inner(&shared, &token, lease, hash_range, &cancel).await {
         Ok(exit) => exit,
         Err(Failure::LeaseLost) => Exit::LeaseLost,
         Err(Failure::Other(e)) => Exit::Failed(e),
@@ -85,6 +94,7 @@ async fn run_inner(
     shared: &Shared,
     token: &LeaseToken,
     lease: Lease,
+    hash_range: Option<HashKeyRange>,
     cancel: &CancellationToken,
 ) -> Result<Exit, Failure> {
     let cfg = &shared.config;
@@ -98,7 +108,8 @@ async fn run_inner(
         .as_ref()
         .map_or(StartPosition::TrimHorizon, |c| c.resume_position());
     tracing::info!(shard = %shard, checkpoint = ?lease.checkpoint, counter = token.counter, "shard started");
-    let mut processor = RecordProcessor::new(shard.clone(), rollup, lease.checkpoint, cfg.limits, cfg.lateness);
+    let mut processor = RecordProcessor::new(shard.clone(), rollup, lease.checkpoint, cfg.limits, cfg.lateness)
+        .with_hash_range(hash_range);
     let mut archive = match &cfg.archive {
         Some(a) => Some(
             a.open_shard(&shard)
@@ -130,7 +141,7 @@ async fn run_inner(
         if let Some(ms) = batch.millis_behind_latest {
             metrics::gauge!(m::MILLIS_BEHIND_LATEST, "shard" => shard_label.clone()).set(ms as f64);
         }
-        let before = processor.pending();
+        let (before, outside_before) = (processor.pending(), processor.outside_range());
         for record in &batch.records {
             if let Some(a) = archive.as_mut() {
                 a.append(record, processor.rollup().watermark_ms())
@@ -139,6 +150,10 @@ async fn run_inner(
             processor.process(record);
         }
         metrics::counter!(m::READ_TOTAL, "shard" => shard_label.clone()).increment(processor.pending() - before);
+        let outside = processor.outside_range() - outside_before;
+        if outside > 0 {
+            metrics::counter!(m::RECORDS_OUTSIDE_SHARD_RANGE_TOTAL, "shard" => shard_label.clone()).increment(outside);
+        }
         if let Some(_children) = &batch.shard_end {
             commit(shared, token, &mut processor, &mut archive, true).await?;
             tracing::info!(shard = %shard, "shard finished");

@@ -4,7 +4,7 @@ use crate::config::WorkerConfig;
 use crate::metrics as m;
 use crate::shard_task::{self, Exit, Shared};
 use crate::stats::ConsumerStats;
-use inlet_seams::{LeaseError, LeaseStore, LeaseToken, ShardId, StreamError, StreamReader, Warehouse};
+use inlet_seams::{HashKeyRange, LeaseError, LeaseStore, LeaseToken, ShardId, StreamError, StreamReader, Warehouse};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,6 +28,16 @@ struct Running {
     token: LeaseToken,
     cancel: CancellationToken,
     task: JoinHandle<Exit>,
+}
+
+/// What a worker's rounds carry over.
+#[derive(Default)]
+struct State {
+    running: BTreeMap<ShardId, Running>,
+    /// When the shards were last listed into the lease table (`None`: list at the next round).
+    last_sync: Option<Instant>,
+    /// Each shard's hash-key range, from the last listing.
+    ranges: BTreeMap<ShardId, HashKeyRange>,
 }
 
 /// A consumer worker.
@@ -74,12 +84,11 @@ impl Worker {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
         let cfg = &self.shared.config;
         let me = cfg.worker_id.clone();
-        let mut running: BTreeMap<ShardId, Running> = BTreeMap::new();
-        let mut last_sync: Option<Instant> = None;
+        let mut state = State::default();
         let mut store_failures = 0u32;
         tracing::info!(worker = %me, "worker started");
         loop {
-            match self.round(&mut running, &mut last_sync).await {
+            match self.round(&mut state).await {
                 Ok(()) => store_failures = 0,
                 // Ride out a flaky store for a while: held leases stay valid until they expire,
                 // and commits are fenced anyway.
@@ -88,67 +97,72 @@ impl Worker {
                     tracing::warn!(worker = %me, error = %e, "lease round failed; retrying");
                 }
                 Err(e) => {
-                    self.stop_all(&mut running).await;
+                    self.stop_all(&mut state.running).await;
                     return Err(e);
                 }
             }
-            metrics::gauge!(m::LEASES_HELD).set(running.len() as f64);
+            metrics::gauge!(m::LEASES_HELD).set(state.running.len() as f64);
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(cfg.renew_interval) => {}
             }
         }
-        self.stop_all(&mut running).await;
+        self.stop_all(&mut state.running).await;
         tracing::info!(worker = %me, "worker stopped");
         Ok(())
     }
 
-    async fn round(
-        &self,
-        running: &mut BTreeMap<ShardId, Running>,
-        last_sync: &mut Option<Instant>,
-    ) -> Result<(), WorkerError> {
+    async fn round(&self, state: &mut State) -> Result<(), WorkerError> {
         let cfg = &self.shared.config;
-        if last_sync.is_none_or(|t| t.elapsed() >= cfg.shard_sync_interval) {
-            let shards = self.shared.stream.list_shards().await?;
-            self.leases.ensure_leases(&shards).await?;
-            *last_sync = Some(Instant::now());
-        }
         // Reap ended tasks.
-        let ended: Vec<ShardId> = running
+        let ended: Vec<ShardId> = state
+            .running
             .iter()
             .filter(|(_, r)| r.task.is_finished())
             .map(|(s, _)| s.clone())
             .collect();
         for shard in ended {
-            if let Some(r) = running.remove(&shard) {
-                match r.task.await {
+            if let Some(r) = state.running.remove(&shard) {
+                let reason = match r.task.await {
                     Ok(Exit::Failed(e)) => {
-                        tracing::warn!(shard = %shard, error = %e, "shard task failed; restarting from its last commit")
+                        tracing::warn!(shard = %shard, error = %e, "shard task failed; restarting from its last commit");
+                        "failed"
                     }
                     Ok(Exit::LeaseLost) => {
                         metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
-                        tracing::info!(shard = %shard, "lease lost");
+                        tracing::info!(shard = %shard, counter = r.token.counter, "lease lost");
                         continue;
                     }
-                    Ok(Exit::ShardEnd | Exit::Stopped) => {}
-                    Err(e) => tracing::error!(shard = %shard, error = %e, "shard task panicked"),
-                }
+                    Ok(Exit::ShardEnd) => {
+                        // List the shards now, not at the next sync: the children's leases
+                        // appear (and are taken) at once.
+                        state.last_sync = None;
+                        "shard_end"
+                    }
+                    Ok(Exit::Stopped) => "stopped",
+                    Err(e) => {
+                        tracing::error!(shard = %shard, error = %e, "shard task panicked");
+                        "failed"
+                    }
+                };
                 // Give the lease back so a restart (here or elsewhere) resumes at once.
-                self.leases.release(&r.token).await?;
+                self.release(&r.token, reason).await?;
             }
+        }
+        if state.last_sync.is_none_or(|t| t.elapsed() >= cfg.shard_sync_interval) {
+            self.sync(state).await?;
         }
         // Renew what we hold; drop what we lost.
         let expires = now_ms() + cfg.failover.as_millis() as i64;
         let mut lost = Vec::new();
-        for (shard, r) in running.iter() {
+        for (shard, r) in state.running.iter() {
             if !self.leases.renew(&r.token, expires).await? {
                 lost.push(shard.clone());
             }
         }
         for shard in lost {
-            if let Some(r) = running.remove(&shard) {
-                tracing::info!(shard = %shard, "lease lost at renewal");
+            if let Some(r) = state.running.remove(&shard) {
+                tracing::info!(shard = %shard, counter = r.token.counter, "lease lost at renewal");
                 metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
                 r.cancel.cancel();
             }
@@ -159,7 +173,7 @@ impl Worker {
         let expires = now + cfg.failover.as_millis() as i64;
         let mut taken = Vec::new();
         for take in balance::plan(&leases, &cfg.worker_id, now, cfg.max_leases) {
-            if running.contains_key(&take.shard) {
+            if state.running.contains_key(&take.shard) {
                 continue;
             }
             let Some(token) = self
@@ -167,15 +181,29 @@ impl Worker {
                 .take(&take.shard, take.seen_counter, &cfg.worker_id, expires)
                 .await?
             else {
+                tracing::debug!(shard = %take.shard, seen_counter = take.seen_counter, "lease moved before our take");
                 continue;
             };
-            let how = if take.steal { "stolen" } else { "free" };
+            let held_before = leases.iter().any(|l| l.shard == take.shard && l.owner.is_some());
+            let how = match (take.steal, held_before) {
+                (true, _) => "stolen",
+                (false, true) => "expired",
+                (false, false) => "free",
+            };
             metrics::counter!(m::LEASES_TAKEN_TOTAL, "how" => how).increment(1);
             tracing::info!(shard = %take.shard, counter = token.counter, how, "lease taken");
             taken.push(token);
         }
         if taken.is_empty() {
             return Ok(());
+        }
+        // A shard listed after our last sync (a child whose lease another worker made): list
+        // again for its hash-key range. Without it the shard is read unchecked.
+        if taken.iter().any(|t| !state.ranges.contains_key(&t.shard)) {
+            match self.shared.stream.list_shards().await {
+                Ok(shards) => state.ranges = shards.iter().map(|s| (s.id.clone(), s.hash_range)).collect(),
+                Err(e) => tracing::warn!(error = %e, "listing shards for their hash key ranges failed"),
+            }
         }
         // Read checkpoints again now that we hold the leases: the previous owner may have
         // committed between the listing above and our take, and from now on nobody else can.
@@ -193,10 +221,44 @@ impl Worker {
                 Arc::clone(&self.shared),
                 token.clone(),
                 lease,
+                state.ranges.get(&token.shard).copied(),
                 cancel.clone(),
             ));
-            running.insert(token.shard.clone(), Running { token, cancel, task });
+            state
+                .running
+                .insert(token.shard.clone(), Running { token, cancel, task });
         }
+        Ok(())
+    }
+
+    /// Lists the shards into the lease table, then deletes the leases of finished shards
+    /// whose children have all started (see `inlet_seams::lease`).
+    async fn sync(&self, state: &mut State) -> Result<(), WorkerError> {
+        let shards = self.shared.stream.list_shards().await?;
+        self.leases.ensure_leases(&shards).await?;
+        state.ranges = shards.iter().map(|s| (s.id.clone(), s.hash_range)).collect();
+        state.last_sync = Some(Instant::now());
+        let leases = self.leases.list().await?;
+        for shard in balance::cleanable(&leases, now_ms()) {
+            // Not worth failing the round over: the next sync tries again.
+            match self.leases.delete_finished(&shard, now_ms()).await {
+                Ok(true) => {
+                    metrics::counter!(m::LEASES_CLEANED_UP_TOTAL).increment(1);
+                    tracing::info!(shard = %shard, "lease cleaned up: shard finished and its children started");
+                }
+                Ok(false) => {
+                    tracing::debug!(shard = %shard, "lease not cleaned up: another worker did, or it changed")
+                }
+                Err(e) => tracing::warn!(shard = %shard, error = %e, "cleaning up a finished lease failed"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn release(&self, token: &LeaseToken, reason: &'static str) -> Result<(), LeaseError> {
+        self.leases.release(token).await?;
+        metrics::counter!(m::LEASES_RELEASED_TOTAL, "reason" => reason).increment(1);
+        tracing::info!(shard = %token.shard, counter = token.counter, reason, "lease released");
         Ok(())
     }
 
@@ -206,13 +268,17 @@ impl Worker {
         }
         for (shard, r) in std::mem::take(running) {
             match tokio::time::timeout(Duration::from_secs(30), r.task).await {
-                Ok(Ok(Exit::LeaseLost)) => continue,
+                Ok(Ok(Exit::LeaseLost)) => {
+                    metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
+                    tracing::info!(shard = %shard, counter = r.token.counter, "lease lost");
+                    continue;
+                }
                 Ok(Ok(Exit::Failed(e))) => tracing::warn!(shard = %shard, error = %e, "shard task failed at shutdown"),
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(shard = %shard, error = %e, "shard task panicked"),
                 Err(_) => tracing::error!(shard = %shard, "shard task did not stop in 30 s"),
             }
-            if let Err(e) = self.leases.release(&r.token).await {
+            if let Err(e) = self.release(&r.token, "shutdown").await {
                 tracing::warn!(shard = %shard, error = %e, "releasing lease failed; it will expire");
             }
         }

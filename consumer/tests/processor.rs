@@ -14,7 +14,10 @@ use inlet_schemas::events::{
 };
 use inlet_schemas::kpl::{self, UserRecord};
 use inlet_schemas::validate::Limits;
-use inlet_seams::{Checkpoint, DeadLetter, DeadLetterKind, LeaseToken, Record, SequenceNumber, ShardCommit, ShardId};
+use inlet_seams::{
+    Checkpoint, DeadLetter, DeadLetterKind, HashKeyRange, LeaseToken, Record, SequenceNumber, ShardCommit, ShardId,
+    hash_key,
+};
 use prost::Message;
 
 /// 2026-01-01T00:00:00Z.
@@ -585,4 +588,123 @@ fn shard_end_of_an_empty_shard_is_committed() {
     let mut p = processor();
     let commit = p.take_commit(&token(), true);
     assert!(commit.is_some_and(|(c, _)| c.shard_end));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shard's hash-key range.
+
+/// The shard's range in these tests: the second quarter of the key space.
+fn range() -> HashKeyRange {
+    HashKeyRange::split_evenly(4)[1]
+}
+
+/// The first partition key `k<i>` whose hash key satisfies `want`.
+fn key_where(want: impl Fn(u128) -> bool) -> String {
+    (0..).map(|i| format!("k{i}")).find(|k| want(hash_key(k))).unwrap()
+}
+
+/// A stream record holding a KPL aggregate of `users` (partition key, explicit hash key,
+/// data); its outer keys are the first user record's, as the producer writes it.
+fn aggregate_hashed(sequence: u64, users: &[(&str, Option<u128>, Bytes)]) -> Record {
+    let users: Vec<UserRecord> = users
+        .iter()
+        .map(|(pk, ehk, data)| UserRecord {
+            partition_key: (*pk).into(),
+            explicit_hash_key: *ehk,
+            data: data.clone(),
+        })
+        .collect();
+    Record {
+        sequence: SequenceNumber::from_u64(sequence),
+        partition_key: users[0].partition_key.clone(),
+        explicit_hash_key: users[0].explicit_hash_key,
+        data: kpl::encode(&users),
+        arrival_ms: T0,
+    }
+}
+
+#[test]
+fn user_records_outside_the_shard_range_are_processed_and_counted() {
+    let r = range();
+    let inside = key_where(|k| r.contains(k));
+    let below = key_where(|k| k < r.start);
+    let above = key_where(|k| k > r.end);
+    let mut p = processor().with_hash_range(Some(r));
+    p.process(&aggregate_hashed(
+        1,
+        &[
+            (&inside, None, enc(&event("t1", T0))),
+            (&below, None, enc(&event("t2", T0))),
+            (&above, None, enc(&event("t3", T0))),
+            // The explicit hash key decides, not the partition key; the range is inclusive.
+            (&below, Some(r.start), enc(&event("t4", T0))),
+            (&above, Some(r.end), enc(&event("t5", T0))),
+            (&above, Some(r.start + 1), enc(&event("t6", T0))),
+            (&inside, Some(r.start - 1), Bytes::from_static(GARBAGE)),
+            (&inside, Some(r.end + 1), enc(&event("t7", T0))),
+        ],
+    ));
+    // A plain record is where the stream put it by its own key: not checked.
+    let mut lone = plain(2, enc(&event("t8", T0)));
+    lone.partition_key = above.clone();
+    p.process(&lone);
+    assert_eq!(
+        p.outside_range(),
+        4,
+        "keys below and above the range, by partition key (t2, t3) or explicit hash key (garbage, t7)"
+    );
+    let (commit, counts) = take(&mut p);
+    assert_eq!(
+        counts,
+        CommitCounts {
+            read: 9,
+            aggregated: 8,
+            dead: [0, 1, 0, 0]
+        },
+        "records outside the range are not dropped"
+    );
+    assert_eq!(
+        events_by_title(&commit.viewing),
+        ["t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"]
+            .map(|t| (t.to_owned(), 1))
+            .to_vec()
+    );
+    assert_eq!(commit.dead_letters[0].partition_key, inside);
+    assert_eq!(commit.checkpoint, Some(checkpoint(2, 0)));
+    // The count is cumulative: not reset by a commit.
+    p.committed(commit.checkpoint);
+    assert_eq!(p.outside_range(), 4);
+}
+
+#[test]
+fn without_a_range_nothing_is_checked() {
+    let r = range();
+    let mut p = processor();
+    p.process(&aggregate_hashed(
+        1,
+        &[
+            (&key_where(|k| r.contains(k)), None, enc(&event("t1", T0))),
+            (&key_where(|k| !r.contains(k)), None, enc(&event("t2", T0))),
+        ],
+    ));
+    assert_eq!(p.outside_range(), 0);
+    assert_eq!(take(&mut p).1.aggregated, 2);
+}
+
+#[test]
+fn user_records_the_checkpoint_covers_are_not_counted_again() {
+    let out = key_where(|k| !range().contains(k));
+    let record = aggregate_hashed(
+        7,
+        &[
+            (&out, None, enc(&event("t1", T0))),
+            (&out, None, enc(&event("t2", T0))),
+            (&out, None, enc(&event("t3", T0))),
+        ],
+    );
+    // Resumed inside the aggregate, after its first two user records.
+    let mut p = restored(Some(checkpoint(7, 1))).with_hash_range(Some(range()));
+    p.process(&record);
+    assert_eq!(p.outside_range(), 1);
+    assert_eq!(take(&mut p).1.read, 1);
 }

@@ -2,7 +2,7 @@
 use crate::db::boxed;
 use crate::warehouse::EmbeddedWarehouse;
 use async_trait::async_trait;
-use inlet_seams::lease::{parents_from_stored, parents_to_stored};
+use inlet_seams::lease::{parents_first, parents_from_stored, parents_to_stored};
 use inlet_seams::{Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, Shard, ShardId};
 use rusqlite::params;
 
@@ -16,16 +16,23 @@ fn store_error(operation: &'static str) -> impl Fn(rusqlite::Error) -> LeaseErro
 #[async_trait]
 impl LeaseStore for EmbeddedWarehouse {
     async fn ensure_leases(&self, shards: &[Shard]) -> Result<(), LeaseError> {
-        let rows: Vec<(String, String)> = shards
-            .iter()
+        let rows: Vec<(String, String)> = parents_first(shards)
+            .into_iter()
             .map(|s| (s.id.0.clone(), parents_to_stored(&s.parents())))
             .collect();
         self.conn
             .call(move |c| {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 {
-                    let mut st =
-                        tx.prepare_cached("INSERT OR IGNORE INTO leases (shard_id, parents) VALUES (?1, ?2)")?;
+                    // Not a shard whose lease was cleaned up: one a started lease names as a parent
+                    // (see `inlet_seams::lease`).
+                    let mut st = tx.prepare_cached(
+                        "INSERT OR IGNORE INTO leases (shard_id, parents)
+                         SELECT ?1, ?2
+                          WHERE NOT EXISTS (SELECT 1 FROM leases c
+                                             WHERE instr(',' || c.parents || ',', ',' || ?1 || ',') > 0
+                                               AND (c.checkpoint_seq IS NOT NULL OR c.finished <> 0))",
+                    )?;
                     for (id, parents) in &rows {
                         st.execute(params![id, parents])?;
                     }
@@ -139,5 +146,26 @@ impl LeaseStore for EmbeddedWarehouse {
             .await
             .map_err(store_error("release"))?;
         Ok(())
+    }
+
+    async fn delete_finished(&self, shard: &ShardId, now_ms: i64) -> Result<bool, LeaseError> {
+        let sid = shard.0.clone();
+        let deleted = self
+            .conn
+            .call(move |c| {
+                c.prepare_cached(
+                    "DELETE FROM leases
+                      WHERE shard_id = ?1 AND finished <> 0 AND (owner IS NULL OR expires_at_ms <= ?2)
+                        AND EXISTS (SELECT 1 FROM leases c
+                                     WHERE instr(',' || c.parents || ',', ',' || ?1 || ',') > 0)
+                        AND NOT EXISTS (SELECT 1 FROM leases c
+                                         WHERE instr(',' || c.parents || ',', ',' || ?1 || ',') > 0
+                                           AND c.checkpoint_seq IS NULL AND c.finished = 0)",
+                )?
+                .execute(params![sid, now_ms])
+            })
+            .await
+            .map_err(store_error("delete_finished"))?;
+        Ok(deleted == 1)
     }
 }

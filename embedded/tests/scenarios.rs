@@ -29,6 +29,13 @@ async fn lease_lifecycle() {
 }
 
 #[tokio::test]
+async fn lease_cleanup() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = EmbeddedWarehouse::open(&dir.path().join("warehouse.db")).await.unwrap();
+    scenarios::lease_cleanup(&w).await;
+}
+
+#[tokio::test]
 async fn warehouse_commits() {
     let dir = tempfile::tempdir().unwrap();
     let w = EmbeddedWarehouse::open(&dir.path().join("warehouse.db")).await.unwrap();

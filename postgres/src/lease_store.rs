@@ -2,7 +2,7 @@
 //! share a transaction.
 use crate::warehouse::{PgWarehouse, connect};
 use async_trait::async_trait;
-use inlet_seams::lease::{parents_from_stored, parents_to_stored};
+use inlet_seams::lease::{parents_first, parents_from_stored, parents_to_stored};
 use inlet_seams::{Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, Shard, ShardId, WarehouseError};
 use tokio_postgres::error::SqlState;
 
@@ -16,19 +16,27 @@ fn lease_error(operation: &'static str) -> impl Fn(WarehouseError) -> LeaseError
 #[async_trait]
 impl LeaseStore for PgWarehouse {
     async fn ensure_leases(&self, shards: &[Shard]) -> Result<(), LeaseError> {
-        let ids: Vec<String> = shards.iter().map(|s| s.id.0.clone()).collect();
-        let parents: Vec<String> = shards.iter().map(|s| parents_to_stored(&s.parents())).collect();
+        // Parents first: a child's lease never exists without its listed parent's (see
+        // `inlet_seams::lease`), even though the inserts are separate statements.
+        let ordered = parents_first(shards);
+        let ids: Vec<String> = ordered.iter().map(|s| s.id.0.clone()).collect();
+        let parents: Vec<String> = ordered.iter().map(|s| parents_to_stored(&s.parents())).collect();
         let (ids, parents) = (&ids, &parents);
         self.run("ensure leases", |pool| async move {
             let c = connect(&pool).await?;
             for (id, parents) in ids.iter().zip(parents) {
                 // One statement each, no transaction: a worker creating the same lease at the
                 // same moment makes ours a unique violation, which means the lease exists.
+                // Not a shard whose lease was cleaned up: one a started lease names as a
+                // parent. One statement, so one snapshot against a concurrent deletion.
                 let inserted = c
                     .execute(
                         "INSERT INTO inlet_leases (shard_id, parents)
                          SELECT CAST($1 AS VARCHAR(256)), CAST($2 AS VARCHAR(1024))
-                          WHERE NOT EXISTS (SELECT 1 FROM inlet_leases WHERE shard_id = CAST($1 AS VARCHAR(256)))",
+                          WHERE NOT EXISTS (SELECT 1 FROM inlet_leases WHERE shard_id = CAST($1 AS VARCHAR(256)))
+                            AND NOT EXISTS (SELECT 1 FROM inlet_leases c
+                                             WHERE POSITION(',' || CAST($1 AS VARCHAR(256)) || ',' IN ',' || c.parents || ',') > 0
+                                               AND (c.checkpoint_seq IS NOT NULL OR c.finished))",
                         &[id, parents],
                     )
                     .await;
@@ -142,5 +150,27 @@ impl LeaseStore for PgWarehouse {
         })
         .await
         .map_err(lease_error("release"))
+    }
+
+    async fn delete_finished(&self, shard: &ShardId, now_ms: i64) -> Result<bool, LeaseError> {
+        let deleted = self
+            .run("delete finished lease", |pool| async move {
+                let c = connect(&pool).await?;
+                Ok(c.execute(
+                    "DELETE FROM inlet_leases
+                      WHERE shard_id = $1 AND finished AND (owner IS NULL OR expires_at_ms <= $2)
+                        AND EXISTS (SELECT 1 FROM inlet_leases c
+                                     WHERE POSITION(',' || CAST($1 AS VARCHAR(256)) || ',' IN ',' || c.parents || ',') > 0)
+                        AND NOT EXISTS (SELECT 1 FROM inlet_leases c
+                                         WHERE POSITION(',' || CAST($1 AS VARCHAR(256)) || ',' IN ',' || c.parents || ',') > 0
+                                           AND c.checkpoint_seq IS NULL AND NOT c.finished)",
+                    &[&shard.0, &now_ms],
+                )
+                .await?)
+            })
+            .await
+            .map_err(lease_error("delete_finished"))?;
+        // A retry after a lost answer finds nothing to delete: `false`, though it is gone.
+        Ok(deleted == 1)
     }
 }

@@ -12,6 +12,12 @@ async fn lease_lifecycle() {
 }
 
 #[tokio::test]
+async fn lease_cleanup() {
+    let Some(w) = support::warehouse().await else { return };
+    scenarios::lease_cleanup(&w).await;
+}
+
+#[tokio::test]
 async fn warehouse_commits() {
     let Some(w) = support::warehouse().await else { return };
     scenarios::warehouse_commits(&w).await;

@@ -59,6 +59,9 @@ pub struct Ready<A = ()> {
     pub first_ms: u64,
     /// Not to be sent before this time, ms (a retry's backoff).
     pub not_before_ms: u64,
+    /// For a record read back from the producer's spool: the spool offset just past it
+    /// (0 otherwise). Such a record holds no buffer permits and does not expire.
+    pub spool_offset: u64,
     /// The ack tokens of the user records inside that have one, in order, each with the
     /// user record's index in the stream record (0 for a plain record). Empty when none does.
     pub acks: Vec<(u32, A)>,
@@ -248,6 +251,7 @@ impl<A> Batcher<A> {
             attempts: 0,
             first_ms: p.first_ms,
             not_before_ms: 0,
+            spool_offset: 0,
             acks: std::mem::take(&mut p.acks),
         };
         self.ready_bytes += ready.size();

@@ -27,10 +27,11 @@ pub mod metrics;
 pub mod outbox;
 pub mod producer;
 pub mod shard_map;
+mod spool;
 mod task;
 
 pub use batcher::{BatchLimits, Batcher};
 pub use delivery::{Delivered, Delivery, DeliveryError};
 pub use outbox::{Outbox, OutboxLimits};
-pub use producer::{Producer, ProducerConfig, ProducerError, ProducerStats, SendError};
+pub use producer::{Producer, ProducerConfig, ProducerError, ProducerStats, SendError, SpoolConfig};
 pub use shard_map::ShardMap;

@@ -39,3 +39,5 @@ pub const BUFFERED_BYTES: &str = "inlet_producer_buffered_bytes";
 pub const CALLS_IN_FLIGHT: &str = "inlet_producer_calls_in_flight";
 /// PutRecords calls that got no answer in time (their records may be written twice).
 pub const UNANSWERED_CALLS_TOTAL: &str = "inlet_producer_unanswered_calls_total";
+/// Stream records written to the on-disk spool.
+pub const SPOOLED_TOTAL: &str = "inlet_producer_spooled_total";

@@ -4,6 +4,7 @@ use crate::dead_letter::DeadLetterFile;
 use crate::delivery::{Ack, Delivery};
 use crate::outbox::{Outbox, OutboxLimits};
 use crate::shard_map::ShardMap;
+use crate::spool::Spool;
 use crate::task::Task;
 use bytes::Bytes;
 use inlet_schemas::kpl::UserRecord;
@@ -45,6 +46,22 @@ pub struct ProducerConfig {
     /// A JSON-lines file where records given up on are written, one line per user record
     /// with the reason; `None`: only counted and logged (and returned to confirmed senders).
     pub dead_letter: Option<PathBuf>,
+    /// An on-disk spool for outages; `None`: during an outage `send` waits once the buffer
+    /// is full, and records expire after `record_ttl`.
+    pub spool: Option<SpoolConfig>,
+}
+
+/// The on-disk spool's settings. Once the stream has been failing for `after` with records
+/// waiting, sealed records go to disk (freeing the buffer, so `send` keeps going) until the
+/// spool is drained again, in order; spooled records never expire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolConfig {
+    /// Its directory (one spool per producer).
+    pub dir: PathBuf,
+    /// Most bytes on disk; beyond it `send` waits again.
+    pub max_bytes: u64,
+    /// How long the stream must fail before records are spooled.
+    pub after: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -61,6 +78,7 @@ impl Default for ProducerConfig {
             rate_headroom: 1.0,
             shard_map_refresh: Duration::from_secs(60),
             dead_letter: None,
+            spool: None,
         }
     }
 }
@@ -107,6 +125,15 @@ pub enum ProducerError {
     /// The shard map could not be built.
     #[error("loading the shard map failed")]
     ShardMap(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The spool could not be opened.
+    #[error("opening the spool in {path}")]
+    Spool {
+        /// Its directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The dead-letter file could not be opened.
     #[error("opening the dead-letter file {path}")]
     DeadLetter {
@@ -139,6 +166,8 @@ pub struct ProducerStats {
     /// Stream records that landed on another shard than the shard map predicted (each
     /// reloads the map).
     pub mispredicted: u64,
+    /// Stream records that went through the on-disk spool.
+    pub spooled: u64,
 }
 
 #[derive(Debug)]
@@ -150,6 +179,7 @@ pub(crate) struct Counters {
     pub(crate) put_calls: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) mispredicted: AtomicU64,
+    pub(crate) spooled: AtomicU64,
     /// Milliseconds after `epoch` of the last write that failed retryably, plus one; 0 when
     /// the last write succeeded (or none was made).
     pub(crate) last_failure: AtomicU64,
@@ -166,6 +196,7 @@ impl Counters {
             put_calls: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             mispredicted: AtomicU64::new(0),
+            spooled: AtomicU64::new(0),
             last_failure: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -180,6 +211,7 @@ impl Counters {
             put_calls: self.put_calls.load(Relaxed),
             retries: self.retries.load(Relaxed),
             mispredicted: self.mispredicted.load(Relaxed),
+            spooled: self.spooled.load(Relaxed),
         }
     }
 }
@@ -242,6 +274,13 @@ impl Producer {
             })?),
             None => None,
         };
+        let spool = match &config.spool {
+            Some(c) => Some(Spool::open(&c.dir, c.max_bytes).map_err(|source| ProducerError::Spool {
+                path: c.dir.clone(),
+                source,
+            })?),
+            None => None,
+        };
         let (tx, rx) = mpsc::channel(4096);
         let capacity = Arc::new(Semaphore::new(config.max_buffered_bytes));
         let counters = Arc::new(Counters::new());
@@ -252,7 +291,7 @@ impl Producer {
             Outbox::new(outbox, 0),
             config.clone(),
             (Arc::clone(&capacity), Arc::clone(&counters)),
-            dead_letters,
+            (dead_letters, spool),
         );
         let task = tokio::spawn(task.run(rx));
         Ok(Self {

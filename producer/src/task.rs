@@ -9,8 +9,10 @@ use crate::metrics as m;
 use crate::outbox::Outbox;
 use crate::producer::{Counters, Msg, ProducerConfig, Queued, RECORD_OVERHEAD};
 use crate::shard_map::ShardMap;
+use crate::spool::Spool;
 use inlet_schemas::kpl::{self, UserRecord};
 use inlet_seams::{PutOutcome, PutRecord, StreamError, StreamWriter};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -24,6 +26,8 @@ const THROTTLED: &str = "ProvisionedThroughputExceededException";
 const UTILIZATION_EVERY_MS: u64 = 1000;
 /// How soon to try again when the shard map could not be reloaded.
 const MAP_RETRY: Duration = Duration::from_secs(1);
+/// Most bytes of spooled records read back into memory at once.
+const SPOOL_READ_BACK: usize = 4 << 20;
 
 /// A finished call.
 struct Done {
@@ -56,6 +60,17 @@ pub(crate) struct Task {
     probe: Option<tokio::task::JoinHandle<bool>>,
     next_probe: Instant,
     probe_failures: u32,
+    /// Since when (ms) every write has failed retryably; `None` after a success.
+    failing_since: Option<u64>,
+    spool: Option<Spool>,
+    /// Acks of spooled records, by the spool offset just past each.
+    spool_acks: VecDeque<(u64, Vec<(u32, Ack)>)>,
+    /// Read-back records not yet settled, by offset: whether each is done.
+    spool_unsettled: BTreeMap<u64, bool>,
+    /// Bytes of read-back records in memory.
+    spool_in_memory: usize,
+    /// Records appended to the spool since its last fsync.
+    spool_dirty: bool,
 }
 
 impl Task {
@@ -66,7 +81,7 @@ impl Task {
         outbox: Outbox<Ack>,
         config: ProducerConfig,
         (capacity, counters): (Arc<Semaphore>, Arc<Counters>),
-        dead_letters: Option<DeadLetterFile>,
+        (dead_letters, spool): (Option<DeadLetterFile>, Option<Spool>),
     ) -> Self {
         let (mut batcher, mut outbox) = (batcher, outbox);
         batcher.set_shards(map.len());
@@ -91,6 +106,12 @@ impl Task {
             probe: None,
             next_probe: Instant::now(),
             probe_failures: 0,
+            failing_since: None,
+            spool,
+            spool_acks: VecDeque::new(),
+            spool_unsettled: BTreeMap::new(),
+            spool_in_memory: 0,
+            spool_dirty: false,
         }
     }
 
@@ -105,8 +126,11 @@ impl Task {
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         loop {
             while let Some(sealed) = self.batcher.take_batch(true) {
-                sealed.into_iter().for_each(|r| self.outbox.push(r));
+                sealed.into_iter().for_each(|r| self.seal(r));
             }
+            self.spool_if_failing();
+            self.sync_spool();
+            self.read_back_spool();
             if (self.reload_map || Instant::now() >= self.next_map_reload) && self.calls.is_empty() {
                 self.reload_shard_map().await;
             }
@@ -124,7 +148,8 @@ impl Task {
                 };
                 self.start_call(call);
             }
-            if draining && self.batcher.is_empty() && self.outbox.is_empty() && self.calls.is_empty() {
+            let spool_empty = self.spool.as_ref().is_none_or(Spool::is_empty);
+            if draining && self.batcher.is_empty() && self.outbox.is_empty() && self.calls.is_empty() && spool_empty {
                 self.flushes.drain(..).for_each(|f| {
                     let _ = f.send(());
                 });
@@ -259,6 +284,7 @@ impl Task {
                             metrics::histogram!(m::BUFFERED_SECONDS)
                                 .record(now.saturating_sub(ready.first_ms) as f64 / 1000.0);
                             self.capacity.add_permits(ready.permits);
+                            self.spool_done(&ready);
                             for (sub_sequence, ack) in ready.acks {
                                 // A dropped Delivery means its sender stopped waiting: fine.
                                 let _ = ack.send(Ok(Delivered {
@@ -312,6 +338,11 @@ impl Task {
         }
         let last_failure = if unavailable { now + 1 } else { 0 };
         self.counters.last_failure.store(last_failure, Relaxed);
+        self.failing_since = if unavailable {
+            self.failing_since.or(Some(now))
+        } else {
+            None
+        };
         if !retry.is_empty() {
             self.outbox.retry(retry);
         }
@@ -327,8 +358,11 @@ impl Task {
         retry: &mut Vec<Ready<Ack>>,
     ) {
         ready.attempts += 1;
-        let expired = now.saturating_sub(ready.first_ms) >= self.config.record_ttl.as_millis() as u64;
-        let reason = match (retryable, ready.attempts >= self.config.max_attempts, expired) {
+        // A record from the spool waits out the outage: it never expires.
+        let from_spool = ready.spool_offset != 0;
+        let expired = !from_spool && now.saturating_sub(ready.first_ms) >= self.config.record_ttl.as_millis() as u64;
+        let exhausted = !from_spool && ready.attempts >= self.config.max_attempts;
+        let reason = match (retryable, exhausted, expired) {
             (false, _, _) => "rejected",
             (true, _, true) => "expired",
             (true, true, false) => "attempts_exhausted",
@@ -357,6 +391,7 @@ impl Task {
             tracing::error!(error = %e, "writing the producer's dead-letter file failed");
         }
         self.capacity.add_permits(ready.permits);
+        self.spool_done(&ready);
         for (_, ack) in ready.acks {
             let _ = ack.send(Err(DeliveryError::new(code, message, ready.attempts, retryable)));
         }
@@ -414,10 +449,146 @@ impl Task {
         self.outbox.set_shards(map.len());
         self.map = map;
         let now = self.now_ms();
-        for ready in waiting {
+        for mut ready in waiting {
+            if ready.spool_offset != 0 {
+                // Read back from the spool: it settles by its offset, so it stays whole.
+                ready.shard = self.map.index_of(ready.record.hash_key());
+                self.outbox.push(ready);
+                continue;
+            }
             for (shard, user, ack, permits) in self.take_apart(ready) {
                 self.batcher.push_with_ack(shard, user, ack, permits, now);
             }
+        }
+    }
+
+    /// A sealed record goes to the outbox, or behind what is spooled while the spool holds
+    /// anything (order per shard).
+    fn seal(&mut self, ready: Ready<Ack>) {
+        let spooling = self.spool.as_ref().is_some_and(|s| !s.is_empty());
+        if spooling {
+            self.spool_record(ready);
+        } else {
+            self.outbox.push(ready);
+        }
+    }
+
+    /// Appends a record to the spool and frees its buffer share; keeps it in memory when the
+    /// spool is full or fails.
+    fn spool_record(&mut self, ready: Ready<Ack>) {
+        let Some(spool) = self.spool.as_mut() else {
+            return self.outbox.push(ready);
+        };
+        if !spool.has_room(ready.record.data.len() + ready.record.partition_key.len()) {
+            return self.outbox.push(ready);
+        }
+        match spool.append(&ready.record, ready.user_records) {
+            Ok(offset) => {
+                self.spool_dirty = true;
+                self.counters.spooled.fetch_add(1, Relaxed);
+                metrics::counter!(m::SPOOLED_TOTAL).increment(1);
+                self.capacity.add_permits(ready.permits);
+                if !ready.acks.is_empty() {
+                    self.spool_acks.push_back((offset, ready.acks));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "writing the spool failed; keeping the record in memory");
+                self.outbox.push(ready);
+            }
+        }
+    }
+
+    /// Once the stream has failed for the configured time with records waiting, everything
+    /// waiting goes to the spool (and what is sealed later follows it there).
+    fn spool_if_failing(&mut self) {
+        let (Some(cfg), Some(since)) = (&self.config.spool, self.failing_since) else {
+            return;
+        };
+        let failing_long = self.now_ms().saturating_sub(since) >= cfg.after.as_millis() as u64;
+        let spool_empty = self.spool.as_ref().is_none_or(Spool::is_empty);
+        if !failing_long || !spool_empty || self.outbox.is_empty() {
+            return;
+        }
+        let waiting = self.outbox.drain();
+        tracing::warn!(records = waiting.len(), "the stream keeps failing: spooling to disk");
+        let (in_memory, to_disk): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|r| r.spool_offset != 0);
+        in_memory.into_iter().for_each(|r| self.outbox.push(r));
+        to_disk.into_iter().for_each(|r| self.spool_record(r));
+    }
+
+    /// Makes what was spooled durable: once per round of the loop, not per record.
+    fn sync_spool(&mut self) {
+        if !std::mem::take(&mut self.spool_dirty) {
+            return;
+        }
+        if let Some(spool) = self.spool.as_mut()
+            && let Err(e) = spool.sync()
+        {
+            tracing::error!(error = %e, "syncing the spool failed");
+        }
+    }
+
+    /// Keeps up to [`SPOOL_READ_BACK`] bytes of spooled records in memory, in order: they are
+    /// sent (and retried) like any record, which is also how the spool finds the stream back.
+    fn read_back_spool(&mut self) {
+        let Some(spool) = self.spool.as_mut() else { return };
+        if spool.pending_bytes() == 0 || self.spool_in_memory >= SPOOL_READ_BACK {
+            return;
+        }
+        let records = match spool.read_back(SPOOL_READ_BACK - self.spool_in_memory) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the spool back failed");
+                return;
+            }
+        };
+        let now = self.now_ms();
+        for (spooled, offset) in records {
+            let acks = match self.spool_acks.front() {
+                Some((o, _)) if *o == offset => self.spool_acks.pop_front().map(|(_, a)| a).unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            let size = spooled.record.partition_key.len() + spooled.record.data.len();
+            self.spool_in_memory += size;
+            self.spool_unsettled.insert(offset, false);
+            let shard = self.map.index_of(spooled.record.hash_key());
+            self.outbox.push(Ready {
+                record: spooled.record,
+                shard,
+                user_records: spooled.user_records,
+                permits: 0,
+                attempts: 0,
+                first_ms: now,
+                not_before_ms: 0,
+                spool_offset: offset,
+                acks,
+            });
+        }
+    }
+
+    /// A read-back record is written or given up on: settle the spool up to the first one
+    /// still open.
+    fn spool_done(&mut self, ready: &Ready<Ack>) {
+        if ready.spool_offset == 0 {
+            return;
+        }
+        self.spool_in_memory = self
+            .spool_in_memory
+            .saturating_sub(ready.record.partition_key.len() + ready.record.data.len());
+        self.spool_unsettled.insert(ready.spool_offset, true);
+        let mut settled = None;
+        while let Some(entry) = self.spool_unsettled.first_entry() {
+            if !*entry.get() {
+                break;
+            }
+            settled = Some(*entry.key());
+            entry.remove();
+        }
+        if let (Some(offset), Some(spool)) = (settled, self.spool.as_mut())
+            && let Err(e) = spool.settle(offset)
+        {
+            tracing::error!(error = %e, "saving the spool's offset failed");
         }
     }
 

@@ -32,6 +32,7 @@ fn ready(id: u64, shard: usize, size: usize) -> Ready<u64> {
         attempts: 0,
         first_ms: 0,
         not_before_ms: 0,
+        spool_offset: 0,
         acks: vec![(0, id)],
     }
 }

@@ -4,6 +4,31 @@
 //! taken by anyone; taking bumps the counter, so the previous owner's commits (guarded by
 //! the counter it holds) fail from then on; a shard's lease is only taken once its
 //! parents' leases are finished.
+//!
+//! # Cleaning up finished leases
+//!
+//! Like the KCL's `cleanupLeasesUponShardCompletion`, the lease of a shard read to its end is
+//! deleted once its children have started ([`LeaseStore::delete_finished`]). The danger is a
+//! parent still listed by the stream (Kinesis keeps closed shards until retention): the next
+//! [`LeaseStore::ensure_leases`] must not create its lease again, or the parent would be read
+//! a second time. No tombstone is kept; the children's leases are the record instead:
+//!
+//! - A child lease *has started* when it has a checkpoint or is finished. A child is only
+//!   taken once each parent's lease is finished or absent, and only a holder commits, so a
+//!   started child proves its parents are done. Checkpoints and `finished` never go back,
+//!   so that proof is permanent.
+//! - `ensure_leases` creates no lease for a shard that has no lease while some lease naming
+//!   it as a parent has started ([`Lease::has_started`]): that shard was cleaned up (or was
+//!   never needed). It creates the leases of one call parents first ([`parents_first`]), so
+//!   a child's lease never exists before its listed parent's.
+//! - `delete_finished` deletes a lease only if it is finished, not held (no owner, or its
+//!   expiry passed), at least one lease names it as a parent, and every lease naming it as
+//!   a parent has started (the KCL's rule: all children began). So right after a deletion
+//!   `ensure_leases` refuses to bring it back, and always will.
+//!
+//! Both checks are single statements in the store, so a deletion racing an `ensure_leases`
+//! is seen either before (the lease exists: nothing inserted) or after (a started child:
+//! nothing inserted).
 use crate::sequence::Checkpoint;
 use crate::shard::{Shard, ShardId};
 use async_trait::async_trait;
@@ -38,6 +63,35 @@ impl Lease {
     pub fn is_held_by(&self, owner: &str, now_ms: i64) -> bool {
         self.owner.as_deref() == Some(owner) && self.expires_at_ms > now_ms
     }
+    /// Whether processing of the shard began: it has a checkpoint, or it is finished (an empty
+    /// shard ends without one). Once true, always true.
+    pub fn has_started(&self) -> bool {
+        self.checkpoint.is_some() || self.finished
+    }
+}
+
+/// `shards` ordered so that each shard comes after those of its parents that are in `shards`
+/// (otherwise in their given order): the order `ensure_leases` creates leases in, so a child's
+/// lease never exists without its listed parent's.
+pub fn parents_first(shards: &[Shard]) -> Vec<&Shard> {
+    let mut out: Vec<&Shard> = Vec::with_capacity(shards.len());
+    let mut placed = vec![false; shards.len()];
+    let index = |id: &ShardId| shards.iter().position(|s| &s.id == id);
+    while out.len() < shards.len() {
+        let before = out.len();
+        for (i, s) in shards.iter().enumerate() {
+            if !placed[i] && s.parents().iter().all(|p| index(p).is_none_or(|j| placed[j] || j == i)) {
+                placed[i] = true;
+                out.push(s);
+            }
+        }
+        if out.len() == before {
+            // A cycle (impossible in a real stream): keep the rest in their order.
+            out.extend(shards.iter().enumerate().filter(|(i, _)| !placed[*i]).map(|(_, s)| s));
+            break;
+        }
+    }
+    out
 }
 
 /// Parents as stored in a lease row: ids joined by commas.
@@ -83,7 +137,9 @@ pub enum LeaseError {
 /// Where leases live.
 #[async_trait]
 pub trait LeaseStore: Send + Sync + std::fmt::Debug {
-    /// Creates a lease (unowned, counter 0) for every shard that has none yet.
+    /// Creates a lease (unowned, counter 0) for every shard that has none yet, parents before
+    /// children ([`parents_first`]), except for a shard whose lease was cleaned up: one that
+    /// some started lease names as a parent (see the module's doc).
     async fn ensure_leases(&self, shards: &[Shard]) -> Result<(), LeaseError>;
     /// Every lease.
     async fn list(&self) -> Result<Vec<Lease>, LeaseError>;
@@ -101,4 +157,74 @@ pub trait LeaseStore: Send + Sync + std::fmt::Debug {
     async fn renew(&self, token: &LeaseToken, expires_at_ms: i64) -> Result<bool, LeaseError>;
     /// Gives a held lease up, so another worker can take it at once.
     async fn release(&self, token: &LeaseToken) -> Result<(), LeaseError>;
+    /// Deletes `shard`'s lease if it is finished, not held at `now_ms` (no owner, or expired),
+    /// and at least one lease names it as a parent and every such lease has started
+    /// ([`Lease::has_started`]); in one statement. `true` if this call deleted it (`false`
+    /// when a rule does not hold, or the lease is already gone). See the module's doc for why
+    /// `ensure_leases` never brings it back.
+    async fn delete_finished(&self, shard: &ShardId, now_ms: i64) -> Result<bool, LeaseError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shard::HashKeyRange;
+
+    fn shard(id: &str, parents: &[&str]) -> Shard {
+        Shard {
+            id: ShardId(id.into()),
+            hash_range: HashKeyRange::ALL,
+            parent: parents.first().map(|p| ShardId((*p).into())),
+            adjacent_parent: parents.get(1).map(|p| ShardId((*p).into())),
+            closed: false,
+        }
+    }
+
+    fn ids(shards: &[&Shard]) -> Vec<String> {
+        shards.iter().map(|s| s.id.0.clone()).collect()
+    }
+
+    #[test]
+    fn parents_first_puts_listed_parents_before_children() {
+        // Merged child first, then one split child, its parent, a grandparent, an unlisted
+        // parent (aged out) and an unrelated shard.
+        let shards = [
+            shard("m", &["c1", "x"]),
+            shard("c1", &["p"]),
+            shard("p", &["g"]),
+            shard("g", &[]),
+            shard("x", &["gone"]),
+            shard("u", &[]),
+        ];
+        let order = ids(&parents_first(&shards));
+        let at = |id: &str| order.iter().position(|s| s == id).unwrap();
+        assert_eq!(order.len(), shards.len());
+        assert!(at("g") < at("p") && at("p") < at("c1") && at("c1") < at("m") && at("x") < at("m"));
+        // Without lineage inside the call, the given order is kept.
+        let flat = [shard("b", &[]), shard("a", &["gone"])];
+        assert_eq!(ids(&parents_first(&flat)), vec!["b", "a"]);
+    }
+
+    #[test]
+    fn a_started_lease_is_one_with_a_checkpoint_or_finished() {
+        let mut l = Lease {
+            shard: ShardId::from_index(0),
+            owner: None,
+            counter: 0,
+            expires_at_ms: 0,
+            checkpoint: None,
+            watermark_ms: None,
+            parents: vec![],
+            finished: false,
+        };
+        assert!(!l.has_started());
+        l.finished = true;
+        assert!(l.has_started());
+        l.finished = false;
+        l.checkpoint = Some(Checkpoint {
+            sequence: crate::SequenceNumber::from_u64(1),
+            sub_sequence: 0,
+        });
+        assert!(l.has_started());
+    }
 }

@@ -326,3 +326,154 @@ pub async fn warehouse_commits<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
         .unwrap();
     assert!(lease.finished && !lease.is_available(0));
 }
+
+fn child_of(i: u32, parents: &[u32]) -> Shard {
+    Shard {
+        parent: parents.first().map(|p| ShardId::from_index(*p)),
+        adjacent_parent: parents.get(1).map(|p| ShardId::from_index(*p)),
+        closed: false,
+        ..shard(i)
+    }
+}
+
+async fn lease_of<W: LeaseStore + ?Sized>(w: &W, shard: &ShardId) -> Option<Lease> {
+    w.list().await.unwrap().into_iter().find(|l| &l.shard == shard)
+}
+
+/// Takes `shard`'s lease as `owner` (expiring at `expires`) and commits a checkpoint, or the
+/// shard's end (with no checkpoint when `checkpoint` is `None`: an empty shard).
+async fn process<W: LeaseStore + Warehouse + ?Sized>(
+    w: &W,
+    shard: &ShardId,
+    owner: &str,
+    expires: i64,
+    checkpoint: Option<u64>,
+    shard_end: bool,
+) -> LeaseToken {
+    let seen = lease_of(w, shard).await.unwrap();
+    let token = w.take(shard, seen.counter, owner, expires).await.unwrap().unwrap();
+    let mut c = commit(&token, checkpoint.unwrap_or(1), vec![]);
+    c.checkpoint = c.checkpoint.filter(|_| checkpoint.is_some());
+    c.dead_letters.clear();
+    c.games.clear();
+    c.shard_end = shard_end;
+    w.commit(&c).await.unwrap();
+    token
+}
+
+/// Cleanup of finished leases (the KCL's `cleanupLeasesUponShardCompletion`): a finished,
+/// unheld lease is deleted once every lease naming it as a parent has started (checkpoint or
+/// finished), and `ensure_leases` never creates it again while the stream still lists it.
+pub async fn lease_cleanup<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
+    // A split (0 -> 2, 3), a merge (4 + 5 -> 6), and an unrelated shard 1.
+    let (p, c2, c3) = (ShardId::from_index(0), ShardId::from_index(2), ShardId::from_index(3));
+    let (m4, m5, m6) = (ShardId::from_index(4), ShardId::from_index(5), ShardId::from_index(6));
+    // Children listed before their parents: leases are still made parents first.
+    let listed = vec![
+        child_of(6, &[4, 5]),
+        child_of(2, &[0]),
+        child_of(3, &[0]),
+        shard(0),
+        shard(1),
+        shard(4),
+        shard(5),
+    ];
+    w.ensure_leases(&listed).await.unwrap();
+    assert_eq!(w.list().await.unwrap().len(), 7);
+    assert!(!w.delete_finished(&p, 0).await.unwrap(), "an unfinished lease is kept");
+    assert!(
+        !w.delete_finished(&ShardId::from_index(1), 0).await.unwrap(),
+        "an unfinished lease without children is kept"
+    );
+
+    // The parent ends; its holder crashed before releasing it (it expires at 5,000).
+    process(w, &p, "a", 5_000, Some(10), true).await;
+    assert!(lease_of(w, &p).await.unwrap().finished);
+    assert!(
+        !w.delete_finished(&p, 0).await.unwrap(),
+        "a finished lease is kept while no child has started"
+    );
+    // One child started: not yet, the other has not.
+    let t2 = process(w, &c2, "b", i64::MAX, Some(3), false).await;
+    assert!(
+        !w.delete_finished(&p, 6_000).await.unwrap(),
+        "a finished lease is kept until every child has started"
+    );
+    w.ensure_leases(&listed).await.unwrap();
+    assert!(lease_of(w, &p).await.is_some());
+    // The other child is empty and ended at once (finished without a checkpoint): started.
+    process(w, &c3, "b", i64::MAX, None, true).await;
+    assert!(
+        !w.delete_finished(&p, 4_999).await.unwrap(),
+        "a finished lease still held (not expired) is kept"
+    );
+    assert!(
+        w.delete_finished(&p, 5_000).await.unwrap(),
+        "deleted once its holder's expiry passed"
+    );
+    assert!(lease_of(w, &p).await.is_none());
+    assert!(!w.delete_finished(&p, 5_000).await.unwrap(), "already gone");
+
+    // The stream still lists the parent: its lease must not come back.
+    w.ensure_leases(&listed).await.unwrap();
+    w.ensure_leases(&[shard(0)]).await.unwrap();
+    assert!(
+        lease_of(w, &p).await.is_none(),
+        "ensure_leases re-created a cleaned-up lease: the parent would be read twice"
+    );
+    assert_eq!(w.list().await.unwrap().len(), 6);
+    // The children are untouched and still usable.
+    assert!(w.renew(&t2, i64::MAX).await.unwrap());
+    assert!(lease_of(w, &c3).await.unwrap().finished);
+
+    // A merge: both parents end, released; the child starts; both parents go.
+    for m in [&m4, &m5] {
+        let t = process(w, m, "a", i64::MAX, Some(7), true).await;
+        w.release(&t).await.unwrap();
+    }
+    assert!(
+        !w.delete_finished(&m4, 0).await.unwrap(),
+        "the merged child has not started"
+    );
+    process(w, &m6, "c", i64::MAX, Some(1), false).await;
+    assert!(w.delete_finished(&m4, 0).await.unwrap());
+    assert!(w.delete_finished(&m5, 0).await.unwrap());
+    w.ensure_leases(&listed).await.unwrap();
+    let left: Vec<ShardId> = w.list().await.unwrap().into_iter().map(|l| l.shard).collect();
+    assert_eq!(
+        left,
+        vec![ShardId::from_index(1), c2, c3, m6],
+        "cleaned-up parents stay gone, the rest stay"
+    );
+
+    // A lease whose parent was never listed (aged out) and has not started does not stop the
+    // parent's lease from being made when the parent is listed after all; only whole ids in
+    // a lease's parents count (shard 9's parent id merely starts with shard 10's).
+    let (s8, s10) = (ShardId::from_index(8), ShardId::from_index(10));
+    let orphan = child_of(7, &[8]);
+    let mut suffix = shard(9);
+    suffix.parent = Some(ShardId(format!("{s10}0")));
+    w.ensure_leases(&[orphan.clone(), suffix.clone()]).await.unwrap();
+    process(w, &suffix.id, "c", i64::MAX, Some(1), false).await;
+    w.ensure_leases(&[shard(8), orphan.clone(), shard(10)]).await.unwrap();
+    assert!(
+        lease_of(w, &s8).await.is_some(),
+        "a parent none of whose children started is not taken for cleaned up"
+    );
+    assert!(
+        lease_of(w, &s10).await.is_some(),
+        "a lease naming a longer id as its parent is not a child"
+    );
+    for s in [&s8, &s10] {
+        let t = process(w, s, "c", i64::MAX, Some(2), true).await;
+        w.release(&t).await.unwrap();
+    }
+    assert!(!w.delete_finished(&s8, 0).await.unwrap(), "its child has not started");
+    assert!(
+        !w.delete_finished(&s10, 0).await.unwrap(),
+        "a lease naming a longer id as its parent is not a child"
+    );
+    process(w, &orphan.id, "c", i64::MAX, Some(1), false).await;
+    assert!(w.delete_finished(&s8, 0).await.unwrap());
+    assert!(lease_of(w, &s10).await.is_some());
+}
