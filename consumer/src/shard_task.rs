@@ -5,6 +5,7 @@ use crate::metrics as m;
 use crate::processor::RecordProcessor;
 use crate::stats::ConsumerStats;
 use inlet_rollup::ShardRollup;
+use inlet_seams::error_chain;
 use inlet_seams::{
     DeadLetterKind, HashKeyRange, Lease, LeaseToken, StartPosition, StreamError, StreamReader, Warehouse,
     WarehouseError,
@@ -68,26 +69,15 @@ impl From<WarehouseError> for Failure {
     fn from(e: WarehouseError) -> Self {
         match e {
             WarehouseError::LeaseLost { .. } => Failure::LeaseLost,
-            e => Failure::Other(chain(&e)),
+            e => Failure::Other(error_chain(&e)),
         }
     }
 }
 
 impl From<StreamError> for Failure {
     fn from(e: StreamError) -> Self {
-        Failure::Other(chain(&e))
+        Failure::Other(error_chain(&e))
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 async fn run_inner(
@@ -132,7 +122,7 @@ async fn run_inner(
             }
             Err(e) if e.is_retryable() && read_failures < 10 => {
                 read_failures += 1;
-                tracing::warn!(shard = %shard, error = %chain(&e), "read failed; retrying");
+                tracing::warn!(shard = %shard, error = %error_chain(&e), "read failed; retrying");
                 pause(cancel, Duration::from_millis(100 << read_failures.min(6))).await;
                 continue;
             }
@@ -225,7 +215,7 @@ async fn commit(
                 tracing::info!(shard = %token.shard, counter = token.counter, "commit fenced off: lease lost");
             } else {
                 metrics::counter!(m::COMMITS_TOTAL, "outcome" => "error").increment(1);
-                tracing::warn!(shard = %token.shard, counter = token.counter, error = %chain(&e), "commit failed");
+                tracing::warn!(shard = %token.shard, counter = token.counter, error = %error_chain(&e), "commit failed");
             }
             Err(e.into())
         }

@@ -246,13 +246,7 @@ async fn take_sample(warehouse: &dyn LeasedWarehouse, at_ms: i64) -> Result<Samp
 
 /// `what: error: source: source...`, for people reading the page.
 fn chain(what: &str, e: &dyn std::error::Error) -> String {
-    let mut out = format!("{what}: {e}");
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    out
+    format!("{what}: {}", inlet_seams::error_chain(e))
 }
 
 /// A JSON error body.

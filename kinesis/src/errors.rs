@@ -1,5 +1,6 @@
 //! Turning SDK errors into ours: a code, a message and whether trying again can help.
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use inlet_seams::error_chain;
 use std::fmt;
 
 /// An SDK error, classified.
@@ -65,25 +66,25 @@ impl CallError {
             SdkError::DispatchFailure(_) => Self {
                 op,
                 code: "Unreachable".into(),
-                message: chain(&e),
+                message: error_chain(&e),
                 retryable: true,
             },
             SdkError::ResponseError(_) => Self {
                 op,
                 code: "BadResponse".into(),
-                message: chain(&e),
+                message: error_chain(&e),
                 retryable: true,
             },
             SdkError::ConstructionFailure(_) => Self {
                 op,
                 code: "BadRequest".into(),
-                message: chain(&e),
+                message: error_chain(&e),
                 retryable: false,
             },
             _ => Self {
                 op,
                 code: "Unknown".into(),
-                message: chain(&e),
+                message: error_chain(&e),
                 retryable: true,
             },
         };
@@ -94,15 +95,4 @@ impl CallError {
     pub(crate) fn is_code(&self, code: &str) -> bool {
         self.code == code
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }

@@ -361,17 +361,6 @@ async fn read_n(r: &mut dyn ShardReader, n: usize, max: usize, within: Duration)
     out
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
-
 #[tokio::test]
 async fn registers_the_consumer_once_and_lists_it() {
     let Some(stream) = fresh_stream("efo-register", 1).await else {
@@ -615,7 +604,7 @@ async fn a_stalled_subscription_is_replaced_and_a_frozen_emulator_reported() {
         }
         assert!(started.elapsed() < Duration::from_secs(15), "no error within 15 s");
     };
-    let text = chain(&err);
+    let text = inlet_seams::error_chain(&err);
     assert!(matches!(err, StreamError::Read { retryable: true, .. }), "{text}");
     assert!(text.contains("SubscribeToShard") && text.contains("Timeout"), "{text}");
     assert!(r.resubscribes() >= 1);
@@ -629,7 +618,7 @@ async fn a_stalled_subscription_is_replaced_and_a_frozen_emulator_reported() {
         assert!(Instant::now() < deadline, "nothing read after the emulator came back");
         match r.next_batch(100).await {
             Ok(b) => got.extend(b.records),
-            Err(e) => assert!(e.is_retryable(), "{}", chain(&e)),
+            Err(e) => assert!(e.is_retryable(), "{}", inlet_seams::error_chain(&e)),
         }
     }
     assert_eq!(got.iter().map(|r| r.sequence.clone()).collect::<Vec<_>>(), after);
@@ -682,8 +671,8 @@ async fn a_deregistered_consumer_is_registered_again() {
         match r.next_batch(100).await {
             Ok(b) => got.extend(b.records),
             Err(e) => {
-                assert!(e.is_retryable(), "{}", chain(&e));
-                errors.push(chain(&e));
+                assert!(e.is_retryable(), "{}", inlet_seams::error_chain(&e));
+                errors.push(inlet_seams::error_chain(&e));
             }
         }
     }
@@ -746,7 +735,7 @@ async fn a_missing_stream_is_a_clear_error_not_a_hang() {
     .await
     .expect("open hung")
     .unwrap_err();
-    let text = chain(&err);
+    let text = inlet_seams::error_chain(&err);
     assert!(matches!(err, StreamError::Read { retryable: false, .. }), "{text}");
     assert!(
         text.contains("DescribeStreamSummary") && text.contains("ResourceNotFoundException"),
@@ -772,7 +761,7 @@ async fn an_unreachable_endpoint_is_a_retryable_error_within_seconds() {
     .await
     .expect("open hung")
     .unwrap_err();
-    let text = chain(&err);
+    let text = inlet_seams::error_chain(&err);
     assert!(err.is_retryable(), "{text}");
     assert!(text.contains("Unreachable"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());

@@ -11,6 +11,7 @@ use crate::producer::{Counters, Msg, ProducerConfig, Queued, RECORD_OVERHEAD};
 use crate::shard_map::ShardMap;
 use crate::spool::Spool;
 use inlet_schemas::kpl::{self, UserRecord};
+use inlet_seams::error_chain;
 use inlet_seams::{PutOutcome, PutRecord, StreamError, StreamWriter};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -659,15 +660,4 @@ fn empty_record() -> PutRecord {
         explicit_hash_key: None,
         data: bytes::Bytes::new(),
     }
-}
-
-pub(crate) fn error_chain(e: &StreamError) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }

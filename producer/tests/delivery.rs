@@ -5,13 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 mod common;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use common::{Gated, stream};
+use common::{Faulty, Gated, stream};
 use inlet_embedded::EmbeddedStream;
 use inlet_producer::{BatchLimits, Delivered, Producer, ProducerConfig, SendError};
 use inlet_schemas::kpl;
-use inlet_seams::{PutOutcome, PutRecord, Shard, StartPosition, StreamError, StreamReader, StreamWriter, WriteLimits};
+use inlet_seams::{StartPosition, StreamReader};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::Duration;
@@ -85,47 +84,6 @@ async fn a_delivery_names_the_stream_record_that_holds_it() {
     assert!(aggregated > 0, "some confirmed records travelled inside aggregates");
     let stats = producer.close().await.unwrap();
     assert_eq!((stats.accepted, stats.delivered, stats.failed), (600, 600, 0));
-}
-
-/// A writer in front of the real stream that refuses every record as the stream would refuse
-/// a malformed one (not retryable), or fails whole calls as an unavailable stream does
-/// (retryable) while `down` is set.
-#[derive(Debug)]
-struct Faulty {
-    inner: Arc<EmbeddedStream>,
-    refuse: bool,
-    down: AtomicBool,
-}
-
-#[async_trait]
-impl StreamWriter for Faulty {
-    async fn open_shards(&self) -> Result<Vec<Shard>, StreamError> {
-        self.inner.open_shards().await
-    }
-    async fn put_records(&self, records: &[PutRecord]) -> Result<Vec<PutOutcome>, StreamError> {
-        if self.refuse {
-            return Ok(records
-                .iter()
-                .map(|_| PutOutcome::Failed {
-                    code: "ValidationException".into(),
-                    message: "refused by the test".into(),
-                    retryable: false,
-                })
-                .collect());
-        }
-        if self.down.load(SeqCst) {
-            return Err(StreamError::PutRecords {
-                stream: "test".into(),
-                records: records.len(),
-                retryable: true,
-                source: "stream unavailable (injected)".into(),
-            });
-        }
-        self.inner.put_records(records).await
-    }
-    fn limits(&self) -> WriteLimits {
-        self.inner.limits()
-    }
 }
 
 #[tokio::test]

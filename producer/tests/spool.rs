@@ -5,46 +5,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 mod common;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use common::stream;
+use common::{Faulty, stream};
 use inlet_embedded::EmbeddedStream;
 use inlet_producer::{BatchLimits, Producer, ProducerConfig, SpoolConfig};
 use inlet_schemas::kpl;
-use inlet_seams::{PutOutcome, PutRecord, Shard, StartPosition, StreamError, StreamReader, StreamWriter, WriteLimits};
+use inlet_seams::{StartPosition, StreamReader};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::Duration;
-
-/// The embedded stream, down (every write refused as unavailable) while `down` is set.
-#[derive(Debug)]
-struct Switch {
-    inner: Arc<EmbeddedStream>,
-    down: AtomicBool,
-}
-
-#[async_trait]
-impl StreamWriter for Switch {
-    async fn open_shards(&self) -> Result<Vec<Shard>, StreamError> {
-        self.inner.open_shards().await
-    }
-    async fn put_records(&self, records: &[PutRecord]) -> Result<Vec<PutOutcome>, StreamError> {
-        if self.down.load(SeqCst) {
-            return Err(StreamError::PutRecords {
-                stream: "test".into(),
-                records: records.len(),
-                retryable: true,
-                source: "stream unavailable (injected)".into(),
-            });
-        }
-        self.inner.put_records(records).await
-    }
-    fn limits(&self) -> WriteLimits {
-        self.inner.limits()
-    }
-}
 
 fn config(dir: &Path) -> ProducerConfig {
     ProducerConfig {
@@ -106,8 +77,9 @@ fn expected(n: usize) -> BTreeMap<String, Vec<Bytes>> {
 async fn an_outage_goes_to_disk_and_is_written_in_order_when_the_stream_is_back() {
     let (_dir, s) = stream(3).await;
     let spool_dir = tempfile::tempdir().unwrap();
-    let writer = Arc::new(Switch {
+    let writer = Arc::new(Faulty {
         inner: s.clone(),
+        refuse: false,
         down: AtomicBool::new(true),
     });
     let producer = Producer::start(writer.clone(), config(spool_dir.path())).await.unwrap();
@@ -146,8 +118,9 @@ fn records_spooled_by_a_crashed_producer_are_sent_by_the_next_one_first() {
     let main = tokio::runtime::Runtime::new().unwrap();
     let (_dir, s) = main.block_on(stream(2));
     let spool_dir = tempfile::tempdir().unwrap();
-    let writer = Arc::new(Switch {
+    let writer = Arc::new(Faulty {
         inner: s.clone(),
+        refuse: false,
         down: AtomicBool::new(true),
     });
     // The first producer runs on a runtime of its own, dropped mid-outage: its tasks die

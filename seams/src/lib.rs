@@ -30,3 +30,16 @@ pub use stream::{
     WriteLimits,
 };
 pub use warehouse::{DeadLetter, DeadLetterKind, LeasedWarehouse, ShardCommit, Totals, Warehouse, WarehouseError};
+
+/// An error and its sources, `error: source: source...`, for logs and messages that must
+/// say the root cause (a `Display` of the outer error alone often does not).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
