@@ -52,8 +52,10 @@ fn start_workers<W: LeaseStore + Warehouse + 'static>(stream: &Arc<EmbeddedStrea
     let tasks = (0..n)
         .map(|i| {
             let mut cfg = WorkerConfig::new(format!("w{i}")).with_failover(Duration::from_secs(3));
+            // Many small commits, so a restart can land between them.
             cfg.commit_interval = Duration::from_millis(200);
-            cfg.read_batch = 50;
+            cfg.commit_every_records = 2_000;
+            cfg.read_batch = 5;
             let worker = Worker::new(stream.clone(), w.clone(), w.clone(), cfg);
             tokio::spawn(worker.run(shutdown.clone()))
         })
