@@ -75,18 +75,36 @@ impl StreamWriter for NullWriter {
     }
 }
 
-async fn run(name: &str, writer: Arc<dyn StreamWriter>, events: &[inlet_generator::GenEvent], config: ProducerConfig) {
+async fn run(
+    name: &str,
+    writer: Arc<dyn StreamWriter>,
+    events: &[inlet_generator::GenEvent],
+    config: ProducerConfig,
+    batched: bool,
+) {
     let bytes: usize = events.iter().map(|e| e.partition_key.len() + e.data.len()).sum();
     let started = Instant::now();
     let producer = Producer::start(writer, config).await.unwrap();
-    for e in events {
-        producer.send(e.partition_key.clone(), e.data.clone()).await.unwrap();
+    if batched {
+        for chunk in events.chunks(1_000) {
+            let records = chunk
+                .iter()
+                .map(|e| (e.partition_key.clone(), e.data.clone()))
+                .collect();
+            producer.send_all(records).await.unwrap();
+        }
+    } else {
+        for e in events {
+            producer.send(e.partition_key.clone(), e.data.clone()).await.unwrap();
+        }
     }
+    let sent_secs = started.elapsed().as_secs_f64();
     let stats = producer.close().await.unwrap();
+    eprintln!("  (sending took {sent_secs:.2} s of it)");
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(stats.delivered, events.len() as u64);
     println!(
-        "{name:<28} {:>9} events  {:>7.2} s  {:>11.0} events/s  {:>7.2} MB/s  ({} stream records, {} calls)",
+        "{name:<36} {:>9} events  {:>7.2} s  {:>11.0} events/s  {:>7.2} MB/s  ({} stream records, {} calls)",
         events.len(),
         secs,
         events.len() as f64 / secs,
@@ -106,20 +124,15 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        run(
-            "null writer, 16 shards",
-            Arc::new(NullWriter::new(16)),
-            &events,
-            ProducerConfig::default(),
-        )
-        .await;
-        run(
-            "null writer, 1,024 shards",
-            Arc::new(NullWriter::new(1024)),
-            &events,
-            ProducerConfig::default(),
-        )
-        .await;
+        for (name, shards, batched) in [
+            ("null writer, 16 shards, send", 16, false),
+            ("null writer, 16 shards, send_all", 16, true),
+            ("null writer, 1,024 shards, send", 1024, false),
+            ("null writer, 1,024 shards, send_all", 1024, true),
+        ] {
+            let writer = Arc::new(NullWriter::new(shards));
+            run(name, writer, &events, ProducerConfig::default(), batched).await;
+        }
         if let Ok(endpoint) = std::env::var("INLET_KINESIS_ENDPOINT") {
             let location = inlet_kinesis::KinesisLocation {
                 call_timeout: Duration::from_secs(60),
@@ -139,6 +152,7 @@ fn main() {
                 Arc::new(stream.clone()),
                 &events[..n_emulator.min(events.len())],
                 config,
+                true,
             )
             .await;
             stream.delete().await.unwrap();

@@ -68,14 +68,26 @@ pub async fn send_workload(
     sent: &AtomicU64,
 ) -> Result<Expected> {
     let mut expected = Expected::new(map.len(), lateness_ms());
+    // Handed over a thousand at a time: one buffer reservation and one message each.
+    let mut chunk = Vec::with_capacity(1_000);
     for ev in Generator::new(gen_args.config()) {
         expected.observe(&ev, map.index_of_key(&ev.partition_key));
         let GenEvent {
             partition_key, data, ..
         } = ev;
-        producer.send(partition_key, data).await.context("sending an event")?;
-        sent.fetch_add(1, Relaxed);
+        chunk.push((partition_key, data));
+        if chunk.len() == 1_000 {
+            let n = chunk.len() as u64;
+            producer
+                .send_all(std::mem::take(&mut chunk))
+                .await
+                .context("sending events")?;
+            sent.fetch_add(n, Relaxed);
+        }
     }
+    let n = chunk.len() as u64;
+    producer.send_all(chunk).await.context("sending events")?;
+    sent.fetch_add(n, Relaxed);
     Ok(expected)
 }
 

@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS records (
 ) WITHOUT ROWID;
 ";
 
+/// Most bytes of record data one read returns (as Kinesis `GetRecords` caps a call at 10 MB).
+const MAX_BATCH_BYTES: usize = 4 << 20;
+
 /// The embedded stream. Cloning shares the writer connection; readers open their own.
 #[derive(Debug, Clone)]
 pub struct EmbeddedStream {
@@ -345,18 +348,26 @@ impl ShardReader for EmbeddedShardReader {
                     "SELECT seq, partition_key, explicit_hash_key, data, arrival_ms FROM records
                      WHERE shard_idx = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
                 )?;
-                let rows = st
-                    .query_map(params![idx, after, max], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Option<Vec<u8>>>(2)?,
-                            r.get::<_, Vec<u8>>(3)?,
-                            r.get::<_, i64>(4)?,
-                        ))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                let latest: Option<i64> = if rows.len() as i64 == max {
+                let mut rows = Vec::new();
+                let mut bytes = 0usize;
+                let mut q = st.query(params![idx, after, max])?;
+                // Bounded in bytes too: a batch of large aggregates would otherwise hold
+                // `max` times 50 KiB or more in memory per shard.
+                while bytes < MAX_BATCH_BYTES {
+                    let Some(r) = q.next()? else { break };
+                    let data: Vec<u8> = r.get(3)?;
+                    bytes += data.len();
+                    rows.push((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<Vec<u8>>>(2)?,
+                        data,
+                        r.get::<_, i64>(4)?,
+                    ));
+                }
+                let full = rows.len() as i64 == max || bytes >= MAX_BATCH_BYTES;
+                drop(q);
+                let latest: Option<i64> = if full {
                     c.prepare_cached("SELECT arrival_ms FROM records WHERE shard_idx = ?1 ORDER BY seq DESC LIMIT 1")?
                         .query_row([idx], |r| r.get(0))
                         .optional()?

@@ -188,6 +188,11 @@ impl<A> Batcher<A> {
             .min()
     }
 
+    /// Buffer permits held by open (unsealed) aggregates.
+    pub fn open_permits(&self) -> usize {
+        self.pending.iter().map(|p| p.permits).sum()
+    }
+
     /// User records held (open aggregates and ready records).
     pub fn is_empty(&self) -> bool {
         self.ready.is_empty() && self.pending.iter().all(|p| p.agg.is_empty())

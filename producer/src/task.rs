@@ -126,6 +126,11 @@ impl Task {
 
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         loop {
+            // Many shards' open aggregates can hold most of the buffer while each waits for
+            // company: senders would then wait on the linger. Seal them instead.
+            if self.batcher.open_permits() > self.config.max_buffered_bytes / 2 {
+                self.batcher.seal_all();
+            }
             while let Some(sealed) = self.batcher.take_batch(true) {
                 sealed.into_iter().for_each(|r| self.seal(r));
             }
@@ -167,7 +172,8 @@ impl Task {
             if self.suspect && self.probe.is_none() {
                 wake = wake.min(self.next_probe);
             }
-            let take_messages = !draining;
+            // Not `!draining`: a flush acknowledged just above ends the draining.
+            let take_messages = !self.closing && self.flushes.is_empty();
             tokio::select! {
                 msg = rx.recv(), if take_messages => match msg {
                     None => {
