@@ -106,7 +106,13 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let consumed = bars.add(ProgressBar::new(total).with_style(style).with_prefix("committed"));
 
     let started = Instant::now();
-    let producer = Producer::start(stream.clone(), pipeline::ProducerArgs::default().config(&locations)).await?;
+    // A 16 MiB buffer: the stream here is a local file that never stalls, so a bigger one
+    // only holds more memory (the buffer fills: the generator outruns the consumers).
+    let producer_args = pipeline::ProducerArgs {
+        buffer_bytes: 16 << 20,
+        ..pipeline::ProducerArgs::default()
+    };
+    let producer = Producer::start(stream.clone(), producer_args.config(&locations)).await?;
     let sent = Arc::new(AtomicU64::new(0));
     let produce = {
         let (sent, map, workload) = (Arc::clone(&sent), map.clone(), args.workload.clone());
