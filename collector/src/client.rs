@@ -326,12 +326,12 @@ impl Client {
                 .http
                 .request(request)
                 .await
-                .map_err(|e| ClientError::Transport(error_chain(&e)))?;
+                .map_err(|e| ClientError::Transport(inlet_seams::error_chain(&e)))?;
             let (parts, body) = response.into_parts();
             let body = body
                 .collect()
                 .await
-                .map_err(|e| ClientError::Transport(error_chain(&e)))?
+                .map_err(|e| ClientError::Transport(inlet_seams::error_chain(&e)))?
                 .to_bytes();
             Ok(RawAnswer {
                 status: parts.status,
@@ -350,17 +350,6 @@ fn gzip(data: &[u8]) -> Bytes {
     // Writing to a Vec cannot fail.
     let _ = e.write_all(data);
     Bytes::from(e.finish().unwrap_or_default())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 /// How an [`Emitter`] batches and buffers.
