@@ -45,11 +45,7 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let (writer, reader, name): (Arc<dyn StreamWriter>, Arc<dyn StreamReader>, &str) = match &emulator {
             Some(endpoint) => {
-                let location = inlet_kinesis::KinesisLocation {
-                    call_timeout: Duration::from_secs(60),
-                    ..inlet_kinesis::testing::location(endpoint, "latency")
-                };
-                let s = KinesisStream::connect(location).await;
+                let s = KinesisStream::connect(inlet_kinesis::testing::patient_location(endpoint, "latency")).await;
                 s.create(SHARDS).await.unwrap();
                 (Arc::new(s.clone()), Arc::new(s), "kinesis emulator")
             }

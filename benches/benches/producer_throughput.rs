@@ -18,7 +18,7 @@ use inlet_seams::{
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Takes every record at once.
 #[derive(Debug)]
@@ -134,11 +134,7 @@ fn main() {
             run(name, writer, &events, ProducerConfig::default(), batched).await;
         }
         if let Ok(endpoint) = std::env::var("INLET_KINESIS_ENDPOINT") {
-            let location = inlet_kinesis::KinesisLocation {
-                call_timeout: Duration::from_secs(60),
-                ..inlet_kinesis::testing::location(&endpoint, "bench")
-            };
-            let stream = KinesisStream::connect(location).await;
+            let stream = KinesisStream::connect(inlet_kinesis::testing::patient_location(&endpoint, "bench")).await;
             stream.create(16).await.unwrap();
             let config = ProducerConfig {
                 batch: BatchLimits {

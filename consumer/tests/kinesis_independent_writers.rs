@@ -19,7 +19,7 @@ use bytes::Bytes;
 use inlet_consumer::{StatsSnapshot, Worker, WorkerConfig};
 use inlet_embedded::EmbeddedWarehouse;
 use inlet_generator::{Expected, Generator, GeneratorConfig, Truth};
-use inlet_kinesis::testing::{endpoint, infra_dir, location};
+use inlet_kinesis::testing::{endpoint, infra_dir, patient_location};
 use inlet_kinesis::{KinesisLocation, KinesisStream};
 use inlet_producer::ShardMap;
 use inlet_seams::{StreamReader, StreamWriter, Warehouse};
@@ -209,11 +209,7 @@ async fn check(w: &EmbeddedWarehouse, expected: &Expected, mut letters: HashMap<
 async fn independent_writer(mode: &str, seed: u64) {
     let Some((endpoint, python)) = setup() else { return };
     let n = events();
-    let loc = KinesisLocation {
-        // The emulator is slow on a busy machine: a timed-out read is only retried, but be patient.
-        call_timeout: Duration::from_secs(60),
-        ..location(&endpoint, &format!("independent-{mode}"))
-    };
+    let loc = patient_location(&endpoint, &format!("independent-{mode}"));
     let stream = KinesisStream::connect(loc.clone()).await;
     stream.create(SHARDS).await.unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -46,6 +46,16 @@ pub fn location(endpoint: &str, prefix: &str) -> KinesisLocation {
     }
 }
 
+/// As [`location`], with a patient call timeout (60 s): the emulator takes about a second per
+/// MB of `PutRecords` on a busy machine, and a call that times out may still be written, so
+/// its retry would duplicate it.
+pub fn patient_location(endpoint: &str, prefix: &str) -> KinesisLocation {
+    KinesisLocation {
+        call_timeout: std::time::Duration::from_secs(60),
+        ..location(endpoint, prefix)
+    }
+}
+
 /// A new active stream of `shards` shards on the shared emulator.
 pub async fn fresh_stream(prefix: &str, shards: u32) -> Option<KinesisStream> {
     let endpoint = endpoint()?;

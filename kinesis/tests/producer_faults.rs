@@ -5,10 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 mod common;
 
-use common::{events, patient, producer_config, read_all};
+use common::{events, producer_config, read_all};
 use inlet_kinesis::KinesisStream;
 use inlet_kinesis::fault_proxy::{FaultProxy, Faults};
-use inlet_kinesis::testing::{endpoint, location};
+use inlet_kinesis::testing::{endpoint, patient_location};
 use inlet_producer::{Producer, ProducerConfig};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ async fn throttling_and_refused_calls_are_retried_until_each_event_is_written_on
         ..Faults::default()
     };
     let proxy = FaultProxy::start(&endpoint, faults, 42).await.unwrap();
-    let direct = KinesisStream::connect(patient(location(&endpoint, "faults"))).await;
+    let direct = KinesisStream::connect(patient_location(&endpoint, "faults")).await;
     direct.create(4).await.unwrap();
     let via_proxy = KinesisStream::connect(inlet_kinesis::KinesisLocation {
         endpoint: Some(proxy.endpoint()),
@@ -79,7 +79,7 @@ async fn records_that_cannot_be_written_in_time_come_back_failed_and_are_dead_le
         ..Faults::default()
     };
     let proxy = FaultProxy::start(&endpoint, faults, 7).await.unwrap();
-    let direct = KinesisStream::connect(patient(location(&endpoint, "expire"))).await;
+    let direct = KinesisStream::connect(patient_location(&endpoint, "expire")).await;
     direct.create(2).await.unwrap();
     let via_proxy = KinesisStream::connect(inlet_kinesis::KinesisLocation {
         endpoint: Some(proxy.endpoint()),

@@ -9,9 +9,9 @@
 mod common;
 
 use base64::Engine;
-use common::{ReadBack, events, patient, producer_config, read_all};
+use common::{ReadBack, events, producer_config, read_all};
 use inlet_kinesis::KinesisStream;
-use inlet_kinesis::testing::{endpoint, location};
+use inlet_kinesis::testing::{endpoint, patient_location};
 use inlet_producer::Producer;
 use std::collections::HashMap;
 use std::process::Command;
@@ -32,7 +32,7 @@ async fn an_independent_client_reads_back_exactly_what_was_sent() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    let stream = KinesisStream::connect(patient(location(&endpoint, "oracle"))).await;
+    let stream = KinesisStream::connect(patient_location(&endpoint, "oracle")).await;
     stream.create(16).await.unwrap();
     let sent = events(n, 7);
 

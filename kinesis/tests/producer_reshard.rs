@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 mod common;
 
-use common::{events, patient, producer_config, read_all};
+use common::{events, producer_config, read_all};
 use inlet_kinesis::KinesisStream;
-use inlet_kinesis::testing::{endpoint, location};
+use inlet_kinesis::testing::{endpoint, patient_location};
 use inlet_producer::{BatchLimits, Producer, ProducerConfig};
 use inlet_seams::{ShardId, hash_key};
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_split_and_a_merge_while_producing_lose_nothing_and_keep_order() {
     let Some(endpoint) = endpoint() else { return };
-    let stream = KinesisStream::connect(patient(location(&endpoint, "reshard"))).await;
+    let stream = KinesisStream::connect(patient_location(&endpoint, "reshard")).await;
     stream.create(4).await.unwrap();
     let sent = events(12_000, 5);
     let config = ProducerConfig {

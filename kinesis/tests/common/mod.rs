@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use inlet_generator::{Generator, GeneratorConfig};
-use inlet_kinesis::{KinesisLocation, KinesisStream};
+use inlet_kinesis::KinesisStream;
 use inlet_producer::{BatchLimits, ProducerConfig};
 use inlet_schemas::kpl;
 use inlet_seams::{Shard, StartPosition, StreamReader};
@@ -22,15 +22,7 @@ pub(crate) fn events(n: u64, seed: u64) -> Vec<(String, Bytes)> {
     .collect()
 }
 
-/// The emulator takes about a second per MB on a busy machine: smaller calls, a patient
-/// call timeout (a timed-out call may still be written, and its retry would duplicate it).
-pub(crate) fn patient(location: KinesisLocation) -> KinesisLocation {
-    KinesisLocation {
-        call_timeout: Duration::from_secs(60),
-        ..location
-    }
-}
-
+/// The emulator takes about a second per MB on a busy machine: smaller calls.
 pub(crate) fn producer_config() -> ProducerConfig {
     ProducerConfig {
         batch: BatchLimits {
