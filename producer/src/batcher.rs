@@ -102,6 +102,8 @@ pub struct Batcher<A = ()> {
     pending: Vec<Pending<A>>,
     ready: VecDeque<Ready<A>>,
     ready_bytes: usize,
+    /// Permits held by the open aggregates (kept, not summed: the writer task asks often).
+    open_permits: usize,
 }
 
 impl Batcher {
@@ -119,6 +121,7 @@ impl<A> Batcher<A> {
             pending: (0..shards).map(|_| Pending::default()).collect(),
             ready: VecDeque::new(),
             ready_bytes: 0,
+            open_permits: 0,
         }
     }
 
@@ -155,6 +158,7 @@ impl<A> Batcher<A> {
         }
         p.agg.push(record);
         p.permits += permits;
+        self.open_permits += permits;
         if p.agg.encoded_len() >= limits.max_aggregate_bytes || p.agg.len() >= limits.max_aggregate_records {
             self.seal(shard);
         }
@@ -190,7 +194,7 @@ impl<A> Batcher<A> {
 
     /// Buffer permits held by open (unsealed) aggregates.
     pub fn open_permits(&self) -> usize {
-        self.pending.iter().map(|p| p.permits).sum()
+        self.open_permits
     }
 
     /// User records held (open aggregates and ready records).
@@ -244,6 +248,8 @@ impl<A> Batcher<A> {
         // only add bytes), unless its data happens to start like an aggregate.
         let plain = user_records == 1 && !inlet_schemas::kpl::is_aggregated(&first_data);
         let data = if plain { first_data } else { encoded };
+        let permits = std::mem::take(&mut p.permits);
+        self.open_permits -= permits;
         let ready = Ready {
             record: PutRecord {
                 partition_key,
@@ -252,7 +258,7 @@ impl<A> Batcher<A> {
             },
             shard,
             user_records,
-            permits: std::mem::take(&mut p.permits),
+            permits,
             attempts: 0,
             first_ms: p.first_ms,
             not_before_ms: 0,
