@@ -157,6 +157,15 @@ fn wait_output(mut child: Child, limit: Duration) -> Output {
     }
 }
 
+/// Polls `done` every 100 ms until it holds; fails with `what` after `limit`.
+async fn wait_for(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done().await {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn handled(w: &EmbeddedWarehouse) -> i64 {
     let t = w.totals().await.unwrap();
     t.aggregated + t.dead_lettered()
@@ -187,19 +196,16 @@ async fn three_workers_one_killed_one_stopped_gracefully() {
     let warehouse = s.warehouse().await;
 
     // Mid-run, with all three holding leases: SIGKILL w1.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let leases = warehouse.list().await.unwrap();
-        let all_hold = ["w1", "w2", "w3"].iter().all(|w| !held_by(&leases, w).is_empty());
-        if all_hold && handled(&warehouse).await > 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the three workers never all held leases while events flowed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        Duration::from_secs(120),
+        "the three workers never all held leases while events flowed",
+        async || {
+            let leases = warehouse.list().await.unwrap();
+            let all_hold = ["w1", "w2", "w3"].iter().all(|w| !held_by(&leases, w).is_empty());
+            all_hold && handled(&warehouse).await > 0
+        },
+    )
+    .await;
     let mut workers = workers.into_iter();
     let (mut w1, w2, w3) = (
         workers.next().unwrap(),
@@ -213,11 +219,10 @@ async fn three_workers_one_killed_one_stopped_gracefully() {
         "the kill must land mid-run"
     );
     // w1's leases expire after the failover time and the others take them.
-    let deadline = Instant::now() + FAILOVER * 4;
-    while !held_by(&warehouse.list().await.unwrap(), "w1").is_empty() {
-        assert!(Instant::now() < deadline, "w1's leases were not taken over");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(FAILOVER * 4, "w1's leases were not taken over", async || {
+        held_by(&warehouse.list().await.unwrap(), "w1").is_empty()
+    })
+    .await;
 
     // Then stop w2 gracefully: it commits and releases; w3 takes its shards at once.
     let w2_shards: BTreeSet<String> = held_by(&warehouse.list().await.unwrap(), "w2")
@@ -270,22 +275,21 @@ async fn a_worker_paused_past_the_failover_cannot_commit() {
     let producer = s.produce();
     let zombie = s.consumer_logging("zombie", "info");
     let warehouse = s.warehouse().await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while held_by(&warehouse.list().await.unwrap(), "zombie").len() < 8 || handled(&warehouse).await == 0 {
-        assert!(Instant::now() < deadline, "the first worker never took the shards");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        Duration::from_secs(120),
+        "the first worker never took the shards",
+        async || held_by(&warehouse.list().await.unwrap(), "zombie").len() == 8 && handled(&warehouse).await > 0,
+    )
+    .await;
     signal(&zombie, "STOP");
     let live = s.consumer("live");
     // The live worker takes every lease once they expire.
-    let deadline = Instant::now() + FAILOVER * 6;
-    while held_by(&warehouse.list().await.unwrap(), "live").len() < 8 {
-        assert!(
-            Instant::now() < deadline,
-            "the live worker did not take the expired leases"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        FAILOVER * 6,
+        "the live worker did not take the expired leases",
+        async || held_by(&warehouse.list().await.unwrap(), "live").len() == 8,
+    )
+    .await;
     let counters: BTreeMap<String, u64> = warehouse
         .list()
         .await
@@ -326,11 +330,10 @@ async fn a_split_and_a_merge_during_consumption_read_children_after_parents() {
     let producer = s.produce();
     let workers = [s.consumer("a"), s.consumer("b")];
     let warehouse = s.warehouse().await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while handled(&warehouse).await == 0 {
-        assert!(Instant::now() < deadline, "nothing consumed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(Duration::from_secs(120), "nothing consumed", async || {
+        handled(&warehouse).await > 0
+    })
+    .await;
 
     // Watch the lease table: no child may be owned or checkpointed before its parents finish.
     let watcher = {
