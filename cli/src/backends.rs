@@ -2,11 +2,14 @@
 //!
 //! The stream: `embedded:///path/stream.db` (default `<data-dir>/stream.db`) or
 //! `kinesis://STREAM?region=..&endpoint=..` (Amazon Kinesis Data Streams, or the local
-//! emulator with `endpoint=http://127.0.0.1:PORT`).
+//! emulator with `endpoint=http://127.0.0.1:PORT`) or `kafka://HOST:PORT/TOPIC?group=..` (a
+//! Kafka topic; its workers join the consumer group).
 //! The warehouse: `sqlite:///path/warehouse.db` (default `<data-dir>/warehouse.db`) or
 //! `postgres://user@host:port/db`.
 use anyhow::{Context, Result, bail};
 use inlet_embedded::{EmbeddedStream, EmbeddedWarehouse};
+use inlet_kafka::group::KafkaMember;
+use inlet_kafka::{KafkaLocation, KafkaStream};
 use inlet_kinesis::{KinesisLocation, KinesisStream};
 use inlet_postgres::{PgConfig, PgWarehouse};
 use inlet_seams::{LeasedWarehouse, StreamReader, StreamWriter};
@@ -24,6 +27,8 @@ pub enum StreamUrl {
     Embedded(PathBuf),
     /// A Kinesis data stream.
     Kinesis(KinesisLocation),
+    /// A Kafka topic.
+    Kafka(KafkaLocation),
 }
 
 /// Where things are, as given on the command line.
@@ -61,6 +66,7 @@ impl Locations {
     pub fn stream_url(&self) -> Result<StreamUrl> {
         match &self.stream {
             Some(url) if url.starts_with("kinesis://") => Ok(StreamUrl::Kinesis(KinesisLocation::parse(url)?)),
+            Some(url) if url.starts_with("kafka://") => Ok(StreamUrl::Kafka(KafkaLocation::parse(url)?)),
             Some(url) => Ok(StreamUrl::Embedded(file_url(url, "embedded")?)),
             None => Ok(StreamUrl::Embedded(self.data_dir.join("stream.db"))),
         }
@@ -89,6 +95,32 @@ impl Locations {
                 .with_context(|| format!("opening Kinesis stream {}", s.name()))?;
                 Ok(Arc::new(s))
             }
+            StreamUrl::Kafka(location) => Ok(self.kafka(location, Some(shards)).await?),
+        }
+    }
+
+    /// Opens a Kafka topic; with `partitions`, creates it if it is missing on a broker on this
+    /// machine (elsewhere topics are made on purpose, with `inlet streams create`).
+    async fn kafka(&self, location: KafkaLocation, partitions: Option<u32>) -> Result<Arc<KafkaStream>> {
+        let local = location.is_local();
+        let topic = location.topic.clone();
+        let s = KafkaStream::connect(location)?;
+        match partitions {
+            Some(n) if local => s.ensure(n as usize).await,
+            _ => s.wait_exists().await,
+        }
+        .with_context(|| format!("opening Kafka topic {topic}"))?;
+        Ok(Arc::new(s))
+    }
+
+    /// The consumer-group member a worker reads a Kafka topic as, if the stream is one.
+    pub async fn kafka_member(&self, member: &str, partitions: u32) -> Result<Option<KafkaMember>> {
+        match self.stream_url()? {
+            StreamUrl::Kafka(location) => {
+                let s = self.kafka(location, Some(partitions)).await?;
+                Ok(Some(s.join_group(member)?))
+            }
+            _ => Ok(None),
         }
     }
 
@@ -107,6 +139,7 @@ impl Locations {
                     .with_context(|| format!("opening Kinesis stream {}", s.name()))?;
                 Ok(Arc::new(s))
             }
+            StreamUrl::Kafka(location) => Ok(self.kafka(location, None).await?),
             StreamUrl::Embedded(_) => self.stream(1).await,
         }
     }

@@ -2,7 +2,7 @@
 use crate::backends::Locations;
 use crate::report;
 use anyhow::{Context, Result, bail};
-use inlet_consumer::{Worker, WorkerConfig};
+use inlet_consumer::{GroupWorker, Worker, WorkerConfig};
 use inlet_generator::{Expected, GenEvent, Generator, GeneratorConfig};
 use inlet_producer::{Producer, ProducerConfig, ProducerStats, ShardMap};
 use inlet_seams::{StreamWriter, Warehouse};
@@ -251,14 +251,25 @@ pub async fn consume(args: ConsumeArgs) -> Result<ExitCode> {
     if let Some(dir) = &args.archive {
         config = config.with_archive(Arc::new(inlet_replay::LocalArchive::new(dir)));
     }
-    let worker = worker(&args.locations, args.shards, config).await?;
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         signal.cancel();
     });
-    worker.run(shutdown).await?;
+    // A Kafka topic's consumer group assigns the partitions; other streams' workers balance
+    // the leases among themselves.
+    if let Some(member) = args.locations.kafka_member(&config.worker_id, args.shards).await? {
+        let warehouse = args.locations.warehouse().await?;
+        GroupWorker::new(Arc::new(member), warehouse.clone(), warehouse, config)
+            .run(shutdown)
+            .await?;
+    } else {
+        worker(&args.locations, args.shards, config)
+            .await?
+            .run(shutdown)
+            .await?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,188 +8,26 @@
 //! - a split and a merge while producing and consuming: no child is read before its parents
 //!   are finished, totals exact.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+mod common;
+
+use common::{FAILOVER, Setup, handled, held_by, signal, wait_for, wait_output, wait_until_handled};
 use inlet_embedded::EmbeddedWarehouse;
 use inlet_kinesis::testing::{endpoint, unique_name};
-use inlet_seams::{Lease, LeaseStore, Warehouse};
+use inlet_seams::{LeaseStore, Warehouse};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const FAILOVER: Duration = Duration::from_secs(4);
-
-struct Setup {
-    dir: tempfile::TempDir,
-    url: String,
-    events: u64,
-    seed: &'static str,
-}
-
-impl Setup {
-    fn new(endpoint: &str, events: u64, seed: &'static str) -> Self {
-        let url = format!(
-            "kinesis://{}?endpoint={endpoint}&call_timeout_ms=30000",
-            unique_name("workers")
-        );
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            url,
-            events,
-            seed,
-        }
-    }
-
-    fn d(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn inlet(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_inlet"));
-        c.args(args).env("RUST_LOG", "warn");
-        c
-    }
-
-    fn workload(&self) -> Vec<String> {
-        vec![
-            "--events".into(),
-            self.events.to_string(),
-            "--seed".into(),
-            self.seed.into(),
-            "--late-share".into(),
-            "0".into(),
-            "--stream".into(),
-            self.url.clone(),
-            "--data-dir".into(),
-            self.d().display().to_string(),
-        ]
-    }
-
-    fn streams(&self, args: &[&str]) {
-        let out = self
-            .inlet(&[&["streams", "--stream", &self.url][..], args].concat())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "inlet streams {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn produce(&self) -> Child {
-        let w = self.workload();
-        let args: Vec<&str> = std::iter::once("produce").chain(w.iter().map(String::as_str)).collect();
-        self.inlet(&args).stdout(Stdio::piped()).spawn().unwrap()
-    }
-
-    fn consumer(&self, id: &str) -> Child {
-        self.consumer_logging(id, "warn")
-    }
-
-    /// A worker whose log (at `level`) is kept on its stderr pipe.
-    fn consumer_logging(&self, id: &str, level: &str) -> Child {
-        let failover = format!("{}s", FAILOVER.as_secs());
-        let d = self.d().display().to_string();
-        self.inlet(&[
-            "consume",
-            "--worker-id",
-            id,
-            "--failover",
-            &failover,
-            "--stream",
-            &self.url,
-            "--data-dir",
-            &d,
-        ])
-        .env("RUST_LOG", level)
-        .stdout(Stdio::null())
-        .stderr(if level == "warn" {
-            Stdio::inherit()
-        } else {
-            Stdio::piped()
-        })
-        .spawn()
-        .unwrap()
-    }
-
-    async fn warehouse(&self) -> EmbeddedWarehouse {
-        let path = self.d().join("warehouse.db");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !path.exists() {
-            assert!(Instant::now() < deadline, "no warehouse");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        EmbeddedWarehouse::open(&path).await.unwrap()
-    }
-
-    fn verify(&self) {
-        let w = self.workload();
-        let args: Vec<&str> = std::iter::once("verify").chain(w.iter().map(String::as_str)).collect();
-        let out = self.inlet(&args).output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("rollups equal the generator's totals exactly: yes"),
-            "verify failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
-fn wait_output(mut child: Child, limit: Duration) -> Output {
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("process {} did not exit within {limit:?}", child.id());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Polls `done` every 100 ms until it holds; fails with `what` after `limit`.
-async fn wait_for(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done().await {
-        assert!(Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn handled(w: &EmbeddedWarehouse) -> i64 {
-    let t = w.totals().await.unwrap();
-    t.aggregated + t.dead_lettered()
-}
-
-fn held_by<'a>(leases: &'a [Lease], owner: &str) -> Vec<&'a Lease> {
-    leases.iter().filter(|l| l.owner.as_deref() == Some(owner)).collect()
-}
-
-async fn wait_until_handled(w: &EmbeddedWarehouse, events: u64, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while handled(w).await < events as i64 {
-        assert!(Instant::now() < deadline, "stalled at {} of {events}", handled(w).await);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    // A commit or two more: nothing may be counted twice after completion either.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(handled(w).await, events as i64, "nothing counted twice");
+fn kinesis_url(endpoint: &str) -> String {
+    format!(
+        "kinesis://{}?endpoint={endpoint}&call_timeout_ms=30000",
+        unique_name("workers")
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_one_killed_one_stopped_gracefully() {
     let Some(endpoint) = endpoint() else { return };
-    let s = Setup::new(&endpoint, 60_000, "21");
+    let s = Setup::new(kinesis_url(&endpoint), 60_000, "21");
     s.streams(&["create", "--shards", "16"]);
     let producer = s.produce();
     let workers: Vec<Child> = ["w1", "w2", "w3"].iter().map(|id| s.consumer(id)).collect();
@@ -270,7 +108,7 @@ async fn three_workers_one_killed_one_stopped_gracefully() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_paused_past_the_failover_cannot_commit() {
     let Some(endpoint) = endpoint() else { return };
-    let s = Setup::new(&endpoint, 40_000, "22");
+    let s = Setup::new(kinesis_url(&endpoint), 40_000, "22");
     s.streams(&["create", "--shards", "8"]);
     let producer = s.produce();
     let zombie = s.consumer_logging("zombie", "info");
@@ -325,7 +163,7 @@ async fn a_worker_paused_past_the_failover_cannot_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_split_and_a_merge_during_consumption_read_children_after_parents() {
     let Some(endpoint) = endpoint() else { return };
-    let s = Setup::new(&endpoint, 60_000, "23");
+    let s = Setup::new(kinesis_url(&endpoint), 60_000, "23");
     s.streams(&["create", "--shards", "4"]);
     let producer = s.produce();
     let workers = [s.consumer("a"), s.consumer("b")];

@@ -9,6 +9,9 @@
 //! - [`shard_task`]: one shard's async loop: restore, read, process, commit.
 //! - [`worker`]: [`Worker`], leases shards, renews, rebalances, runs shard tasks, shuts down
 //!   cleanly.
+//! - [`group_worker`]: [`GroupWorker`], for streams whose consumer group assigns the shards
+//!   (Kafka): takes the leases of what it is assigned, commits and releases before a shard is
+//!   taken away.
 //! - [`stats`] and [`metrics`]: committed counters for progress, metric names.
 //!
 //! Guarantee: exactly-once rollups. Each commit writes the shard's cumulative partial rows
@@ -21,6 +24,7 @@
 pub mod archive;
 pub mod balance;
 pub mod config;
+pub mod group_worker;
 pub mod metrics;
 pub mod processor;
 pub mod shard_task;
@@ -29,6 +33,7 @@ pub mod worker;
 
 pub use archive::{Archive, ShardArchive};
 pub use config::WorkerConfig;
+pub use group_worker::GroupWorker;
 pub use processor::RecordProcessor;
 pub use stats::{ConsumerStats, StatsSnapshot};
 pub use worker::{Worker, WorkerError};

@@ -7,7 +7,7 @@ use crate::stats::ConsumerStats;
 use inlet_rollup::ShardRollup;
 use inlet_seams::error_chain;
 use inlet_seams::{
-    DeadLetterKind, HashKeyRange, Lease, LeaseToken, StartPosition, StreamError, StreamReader, Warehouse,
+    DeadLetterKind, HashKeyRange, Lease, LeaseToken, ShardReader, StartPosition, StreamError, StreamReader, Warehouse,
     WarehouseError,
 };
 use std::sync::Arc;
@@ -145,21 +145,21 @@ async fn run_inner(
             metrics::counter!(m::RECORDS_OUTSIDE_SHARD_RANGE_TOTAL, "shard" => shard_label.clone()).increment(outside);
         }
         if let Some(_children) = &batch.shard_end {
-            commit(shared, token, &mut processor, &mut archive, true).await?;
+            commit(shared, token, &mut processor, &mut archive, &mut *reader, true).await?;
             tracing::info!(shard = %shard, "shard finished");
             return Ok(Exit::ShardEnd);
         }
         if processor.pending() >= cfg.commit_every_records
             || (processor.has_pending() && last_commit.elapsed() >= cfg.commit_interval)
         {
-            commit(shared, token, &mut processor, &mut archive, false).await?;
+            commit(shared, token, &mut processor, &mut archive, &mut *reader, false).await?;
             last_commit = Instant::now();
         }
         if batch.records.is_empty() {
             pause(cancel, cfg.idle_wait).await;
         }
     }
-    commit(shared, token, &mut processor, &mut archive, false).await?;
+    commit(shared, token, &mut processor, &mut archive, &mut *reader, false).await?;
     tracing::info!(shard = %shard, "shard stopped");
     Ok(Exit::Stopped)
 }
@@ -176,6 +176,7 @@ async fn commit(
     token: &LeaseToken,
     processor: &mut RecordProcessor,
     archive: &mut Option<Box<dyn ShardArchive>>,
+    reader: &mut dyn ShardReader,
     shard_end: bool,
 ) -> Result<(), Failure> {
     let Some((commit, counts)) = processor.take_commit(token, shard_end) else {
@@ -205,6 +206,9 @@ async fn commit(
                 }
             }
             shared.stats.add_commit(counts.aggregated, &counts.dead);
+            if let Some(c) = &commit.checkpoint {
+                reader.committed(c).await;
+            }
             processor.committed(commit.checkpoint);
             Ok(())
         }

@@ -4,7 +4,9 @@ use crate::config::WorkerConfig;
 use crate::metrics as m;
 use crate::shard_task::{self, Exit, Shared};
 use crate::stats::ConsumerStats;
-use inlet_seams::{HashKeyRange, LeaseError, LeaseStore, LeaseToken, ShardId, StreamError, StreamReader, Warehouse};
+use inlet_seams::{
+    HashKeyRange, Lease, LeaseError, LeaseStore, LeaseToken, ShardId, StreamError, StreamReader, Warehouse,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,10 +26,26 @@ pub enum WorkerError {
     Stream(#[from] StreamError),
 }
 
-struct Running {
-    token: LeaseToken,
-    cancel: CancellationToken,
-    task: JoinHandle<Exit>,
+/// A running shard task.
+pub(crate) struct Running {
+    pub(crate) token: LeaseToken,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) task: JoinHandle<Exit>,
+}
+
+impl Running {
+    /// Starts `lease`'s shard task, held with `token`.
+    pub(crate) fn start(shared: &Arc<Shared>, token: LeaseToken, lease: Lease, range: Option<HashKeyRange>) -> Self {
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(shard_task::run(
+            Arc::clone(shared),
+            token.clone(),
+            lease,
+            range,
+            cancel.clone(),
+        ));
+        Running { token, cancel, task }
+    }
 }
 
 /// What a worker's rounds carry over.
@@ -47,7 +65,7 @@ pub struct Worker {
     leases: Arc<dyn LeaseStore>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -97,7 +115,7 @@ impl Worker {
                     tracing::warn!(worker = %me, error = %e, "lease round failed; retrying");
                 }
                 Err(e) => {
-                    self.stop_all(&mut state.running).await;
+                    stop_all(&*self.leases, std::mem::take(&mut state.running), "shutdown").await;
                     return Err(e);
                 }
             }
@@ -107,7 +125,7 @@ impl Worker {
                 () = tokio::time::sleep(cfg.renew_interval) => {}
             }
         }
-        self.stop_all(&mut state.running).await;
+        stop_all(&*self.leases, std::mem::take(&mut state.running), "shutdown").await;
         tracing::info!(worker = %me, "worker stopped");
         Ok(())
     }
@@ -146,7 +164,7 @@ impl Worker {
                     }
                 };
                 // Give the lease back so a restart (here or elsewhere) resumes at once.
-                self.release(&r.token, reason).await?;
+                release(&*self.leases, &r.token, reason).await?;
             }
         }
         if state.last_sync.is_none_or(|t| t.elapsed() >= cfg.shard_sync_interval) {
@@ -216,17 +234,10 @@ impl Worker {
             else {
                 continue; // taken from us again already
             };
-            let cancel = CancellationToken::new();
-            let task = tokio::spawn(shard_task::run(
-                Arc::clone(&self.shared),
-                token.clone(),
-                lease,
-                state.ranges.get(&token.shard).copied(),
-                cancel.clone(),
-            ));
+            let range = state.ranges.get(&token.shard).copied();
             state
                 .running
-                .insert(token.shard.clone(), Running { token, cancel, task });
+                .insert(token.shard.clone(), Running::start(&self.shared, token, lease, range));
         }
         Ok(())
     }
@@ -254,33 +265,44 @@ impl Worker {
         }
         Ok(())
     }
+}
 
-    async fn release(&self, token: &LeaseToken, reason: &'static str) -> Result<(), LeaseError> {
-        self.leases.release(token).await?;
-        metrics::counter!(m::LEASES_RELEASED_TOTAL, "reason" => reason).increment(1);
-        tracing::info!(shard = %token.shard, counter = token.counter, reason, "lease released");
-        Ok(())
+/// Gives a held lease back, so that a restart (here or elsewhere) resumes at once.
+pub(crate) async fn release(
+    leases: &dyn LeaseStore,
+    token: &LeaseToken,
+    reason: &'static str,
+) -> Result<(), LeaseError> {
+    leases.release(token).await?;
+    metrics::counter!(m::LEASES_RELEASED_TOTAL, "reason" => reason).increment(1);
+    tracing::info!(shard = %token.shard, counter = token.counter, reason, "lease released");
+    Ok(())
+}
+
+/// Stops shard tasks (each commits what it has) and releases their leases (`reason`).
+pub(crate) async fn stop_all(
+    leases: &dyn LeaseStore,
+    running: impl IntoIterator<Item = (ShardId, Running)>,
+    reason: &'static str,
+) {
+    let running: Vec<(ShardId, Running)> = running.into_iter().collect();
+    for (_, r) in &running {
+        r.cancel.cancel();
     }
-
-    async fn stop_all(&self, running: &mut BTreeMap<ShardId, Running>) {
-        for r in running.values() {
-            r.cancel.cancel();
+    for (shard, r) in running {
+        match tokio::time::timeout(Duration::from_secs(30), r.task).await {
+            Ok(Ok(Exit::LeaseLost)) => {
+                metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
+                tracing::info!(shard = %shard, counter = r.token.counter, "lease lost");
+                continue;
+            }
+            Ok(Ok(Exit::Failed(e))) => tracing::warn!(shard = %shard, error = %e, "shard task failed while stopping"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(shard = %shard, error = %e, "shard task panicked"),
+            Err(_) => tracing::error!(shard = %shard, "shard task did not stop in 30 s"),
         }
-        for (shard, r) in std::mem::take(running) {
-            match tokio::time::timeout(Duration::from_secs(30), r.task).await {
-                Ok(Ok(Exit::LeaseLost)) => {
-                    metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
-                    tracing::info!(shard = %shard, counter = r.token.counter, "lease lost");
-                    continue;
-                }
-                Ok(Ok(Exit::Failed(e))) => tracing::warn!(shard = %shard, error = %e, "shard task failed at shutdown"),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::error!(shard = %shard, error = %e, "shard task panicked"),
-                Err(_) => tracing::error!(shard = %shard, "shard task did not stop in 30 s"),
-            }
-            if let Err(e) = self.release(&r.token, "shutdown").await {
-                tracing::warn!(shard = %shard, error = %e, "releasing lease failed; it will expire");
-            }
+        if let Err(e) = release(leases, &r.token, reason).await {
+            tracing::warn!(shard = %shard, error = %e, "releasing lease failed; it will expire");
         }
     }
 }

@@ -260,6 +260,10 @@ impl Producer {
         batch.max_put_records = batch.max_put_records.min(limits.max_records_per_put);
         batch.max_put_bytes = batch.max_put_bytes.min(limits.max_bytes_per_put);
         batch.max_aggregate_bytes = batch.max_aggregate_bytes.min(limits.max_record_bytes);
+        if !limits.aggregate {
+            // A user record alone is sent as it is: plain records, no aggregates.
+            batch.max_aggregate_records = 1;
+        }
         let outbox = OutboxLimits {
             max_put_records: batch.max_put_records,
             max_put_bytes: batch.max_put_bytes,

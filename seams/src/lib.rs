@@ -5,6 +5,7 @@
 //! - [`shard`]: shard ids, 128-bit hash keys and ranges, split/merge lineage.
 //! - [`sequence`]: ordered sequence numbers, start positions, checkpoints.
 //! - [`stream`]: [`StreamWriter`], [`StreamReader`] and [`ShardReader`].
+//! - [`group`]: [`GroupMember`]: shards assigned by the stream's own consumer group (Kafka).
 //! - [`lease`]: [`LeaseStore`]: owner, fencing counter, expiry, checkpoint, parents.
 //! - [`warehouse`]: [`Warehouse`]: rollup rows, dead letters and the checkpoint committed in
 //!   one transaction, guarded by the lease's fencing counter.
@@ -13,6 +14,7 @@
 //! Architecture invariant: a deployment's lease store and warehouse live in one database,
 //! which is what lets the fence and the commit be one transaction.
 
+pub mod group;
 pub mod lease;
 pub mod sequence;
 pub mod shard;
@@ -22,6 +24,7 @@ pub mod warehouse;
 #[cfg(feature = "scenarios")]
 pub mod scenarios;
 
+pub use group::{AssignReply, GroupEvent, GroupMember, Positions, RevokeDone};
 pub use lease::{Lease, LeaseError, LeaseStore, LeaseToken};
 pub use sequence::{Checkpoint, SequenceNumber, StartPosition};
 pub use shard::{HashKeyRange, Shard, ShardId, hash_key};

@@ -1,5 +1,5 @@
 //! The stream seam: write records to shards, read them back in order.
-use crate::sequence::{SequenceNumber, StartPosition};
+use crate::sequence::{Checkpoint, SequenceNumber, StartPosition};
 use crate::shard::{Shard, ShardId};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -55,6 +55,10 @@ pub struct WriteLimits {
     pub max_bytes_per_put: usize,
     /// Each shard's write rate, when the stream enforces one.
     pub shard_rate: Option<ShardRate>,
+    /// Whether the producer packs user records into KPL aggregates. Kinesis: yes (limits
+    /// and prices are per record). Kafka: no (its client batches and compresses by itself,
+    /// and one event per message is what every Kafka consumer expects).
+    pub aggregate: bool,
 }
 
 /// A shard's write rate limit.
@@ -77,6 +81,7 @@ impl WriteLimits {
             bytes_per_sec: 1 << 20,
             records_per_sec: 1000,
         }),
+        aggregate: true,
     };
 }
 
@@ -205,4 +210,8 @@ pub trait StreamReader: Send + Sync + std::fmt::Debug {
 pub trait ShardReader: Send + std::fmt::Debug {
     /// The next records (at most `max`); empty when there is nothing new yet.
     async fn next_batch(&mut self, max: usize) -> Result<ReadBatch, StreamError>;
+    /// Everything up to `checkpoint` is committed downstream (with the rollups). A Kafka
+    /// group member commits the offset to the group as well, so that the usual lag tools
+    /// see it; other streams need nothing.
+    async fn committed(&mut self, _checkpoint: &Checkpoint) {}
 }

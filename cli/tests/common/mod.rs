@@ -1,0 +1,174 @@
+//! What the multi-process worker tests share: a data directory with a stream URL and a
+//! workload, the `inlet` commands run on them, and waits on the shared warehouse.
+#![allow(dead_code)] // each test file uses a part
+use inlet_embedded::EmbeddedWarehouse;
+use inlet_seams::{Lease, LeaseStore, Warehouse};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) const FAILOVER: Duration = Duration::from_secs(4);
+
+pub(crate) struct Setup {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) url: String,
+    pub(crate) events: u64,
+    pub(crate) seed: &'static str,
+}
+
+impl Setup {
+    pub(crate) fn new(url: String, events: u64, seed: &'static str) -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            url,
+            events,
+            seed,
+        }
+    }
+
+    pub(crate) fn d(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn inlet(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_inlet"));
+        c.args(args).env("RUST_LOG", "warn");
+        c
+    }
+
+    pub(crate) fn workload(&self) -> Vec<String> {
+        vec![
+            "--events".into(),
+            self.events.to_string(),
+            "--seed".into(),
+            self.seed.into(),
+            "--late-share".into(),
+            "0".into(),
+            "--stream".into(),
+            self.url.clone(),
+            "--data-dir".into(),
+            self.d().display().to_string(),
+        ]
+    }
+
+    pub(crate) fn streams(&self, args: &[&str]) {
+        let out = self
+            .inlet(&[&["streams", "--stream", &self.url][..], args].concat())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "inlet streams {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub(crate) fn produce(&self) -> Child {
+        let w = self.workload();
+        let args: Vec<&str> = std::iter::once("produce").chain(w.iter().map(String::as_str)).collect();
+        self.inlet(&args).stdout(Stdio::piped()).spawn().unwrap()
+    }
+
+    pub(crate) fn consumer(&self, id: &str) -> Child {
+        self.consumer_logging(id, "warn")
+    }
+
+    /// A worker whose log (at `level`) is kept on its stderr pipe.
+    pub(crate) fn consumer_logging(&self, id: &str, level: &str) -> Child {
+        let failover = format!("{}s", FAILOVER.as_secs());
+        let d = self.d().display().to_string();
+        self.inlet(&[
+            "consume",
+            "--worker-id",
+            id,
+            "--failover",
+            &failover,
+            "--stream",
+            &self.url,
+            "--data-dir",
+            &d,
+        ])
+        .env("RUST_LOG", level)
+        .stdout(Stdio::null())
+        .stderr(if level == "warn" {
+            Stdio::inherit()
+        } else {
+            Stdio::piped()
+        })
+        .spawn()
+        .unwrap()
+    }
+
+    pub(crate) async fn warehouse(&self) -> EmbeddedWarehouse {
+        let path = self.d().join("warehouse.db");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !path.exists() {
+            assert!(Instant::now() < deadline, "no warehouse");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        EmbeddedWarehouse::open(&path).await.unwrap()
+    }
+
+    pub(crate) fn verify(&self) {
+        let w = self.workload();
+        let args: Vec<&str> = std::iter::once("verify").chain(w.iter().map(String::as_str)).collect();
+        let out = self.inlet(&args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("rollups equal the generator's totals exactly: yes"),
+            "verify failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+pub(crate) fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+pub(crate) fn wait_output(mut child: Child, limit: Duration) -> Output {
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("process {} did not exit within {limit:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls `done` every 100 ms until it holds; fails with `what` after `limit`.
+pub(crate) async fn wait_for(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done().await {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub(crate) async fn handled(w: &EmbeddedWarehouse) -> i64 {
+    let t = w.totals().await.unwrap();
+    t.aggregated + t.dead_lettered()
+}
+
+pub(crate) fn held_by<'a>(leases: &'a [Lease], owner: &str) -> Vec<&'a Lease> {
+    leases.iter().filter(|l| l.owner.as_deref() == Some(owner)).collect()
+}
+
+pub(crate) async fn wait_until_handled(w: &EmbeddedWarehouse, events: u64, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while handled(w).await < events as i64 {
+        assert!(Instant::now() < deadline, "stalled at {} of {events}", handled(w).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A commit or two more: nothing may be counted twice after completion either.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(handled(w).await, events as i64, "nothing counted twice");
+}

@@ -1,0 +1,229 @@
+//! The group worker: reads the shards that the stream's own consumer group assigns it (Kafka)
+//! instead of balancing leases with the other workers.
+//!
+//! Leases still fence the commits. On assignment the worker takes each shard's lease even
+//! if another worker holds it (the group has moved the shard here; a holder the group
+//! dropped is a zombie) and answers with the lease's checkpoint, where reading resumes. On
+//! revocation it stops the shard's task, which commits what it has, and releases the lease
+//! before the group hands the shard on. A zombie's late commit fails on the bumped counter.
+use crate::config::WorkerConfig;
+use crate::metrics as m;
+use crate::shard_task::{Exit, Shared};
+use crate::stats::ConsumerStats;
+use crate::worker::{Running, WorkerError, now_ms, release, stop_all};
+use inlet_seams::{
+    GroupEvent, GroupMember, HashKeyRange, Lease, LeaseStore, LeaseToken, Positions, ShardId, StartPosition, Warehouse,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Attempts at taking one lease whose counter keeps moving under us.
+const TAKE_ATTEMPTS: u32 = 10;
+
+/// A consumer worker that is a member of the stream's consumer group.
+#[derive(Debug)]
+pub struct GroupWorker {
+    shared: Arc<Shared>,
+    leases: Arc<dyn LeaseStore>,
+    member: Arc<dyn GroupMember>,
+}
+
+impl GroupWorker {
+    /// A worker for `member`, with a lease store and a warehouse in one database.
+    pub fn new(
+        member: Arc<dyn GroupMember>,
+        leases: Arc<dyn LeaseStore>,
+        warehouse: Arc<dyn Warehouse>,
+        config: WorkerConfig,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                stream: member.reader(),
+                warehouse,
+                config,
+                stats: Arc::new(ConsumerStats::default()),
+            }),
+            leases,
+            member,
+        }
+    }
+
+    /// Committed counts, for progress reports.
+    pub fn stats(&self) -> Arc<ConsumerStats> {
+        Arc::clone(&self.shared.stats)
+    }
+
+    /// Runs until `shutdown` (or until the member leaves the group); then stops every shard
+    /// task (each commits what it has), releases the leases and leaves the group.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), WorkerError> {
+        let me = self.shared.config.worker_id.clone();
+        let mut running: BTreeMap<ShardId, Running> = BTreeMap::new();
+        let mut ranges: BTreeMap<ShardId, HashKeyRange> = BTreeMap::new();
+        let mut tick = tokio::time::interval(self.shared.config.renew_interval);
+        tracing::info!(worker = %me, "group worker started");
+        let result = loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break Ok(()),
+                event = self.member.next_event() => match event {
+                    None => break Ok(()),
+                    Some(GroupEvent::Assigned { shards, reply }) => {
+                        match self.take_all(&shards, &mut ranges).await {
+                            Ok(taken) => {
+                                let positions: Positions = Ok(taken
+                                    .iter()
+                                    .map(|(t, l)| {
+                                        let from = l.checkpoint.as_ref().map_or(StartPosition::TrimHorizon, |c| c.resume_position());
+                                        (t.shard.clone(), from)
+                                    })
+                                    .collect());
+                                reply.send(positions);
+                                for (token, lease) in taken {
+                                    let range = ranges.get(&token.shard).copied();
+                                    running.insert(token.shard.clone(), Running::start(&self.shared, token, lease, range));
+                                }
+                            }
+                            Err(e) => {
+                                reply.send(Err(e.to_string()));
+                                break Err(e);
+                            }
+                        }
+                    }
+                    Some(GroupEvent::Revoked { shards, lost, done }) => {
+                        let stopping: Vec<(ShardId, Running)> =
+                            shards.iter().filter_map(|s| running.remove_entry(s)).collect();
+                        tracing::info!(worker = %me, ?shards, lost, "shards revoked by the group");
+                        stop_all(&*self.leases, stopping, if lost { "lost" } else { "revoked" }).await;
+                        done.done();
+                    }
+                },
+                _ = tick.tick() => {
+                    if let Err(e) = self.tend(&mut running, &ranges).await {
+                        tracing::warn!(worker = %me, error = %e, "lease round failed; retrying");
+                    }
+                }
+            }
+            metrics::gauge!(m::LEASES_HELD).set(running.len() as f64);
+        };
+        stop_all(&*self.leases, std::mem::take(&mut running), "shutdown").await;
+        self.member.leave().await;
+        tracing::info!(worker = %me, "group worker stopped");
+        result
+    }
+
+    /// Takes the leases of newly assigned shards; each with the lease as it is right after
+    /// the take (its checkpoint final: nobody else can commit any more).
+    async fn take_all(
+        &self,
+        shards: &[ShardId],
+        ranges: &mut BTreeMap<ShardId, HashKeyRange>,
+    ) -> Result<Vec<(LeaseToken, Lease)>, WorkerError> {
+        if shards.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cfg = &self.shared.config;
+        if shards.iter().any(|s| !ranges.contains_key(s)) {
+            let listed = self.shared.stream.list_shards().await?;
+            self.leases.ensure_leases(&listed).await?;
+            *ranges = listed.iter().map(|s| (s.id.clone(), s.hash_range)).collect();
+        }
+        let mut tokens = Vec::with_capacity(shards.len());
+        for shard in shards {
+            let mut token = None;
+            for _ in 0..TAKE_ATTEMPTS {
+                let leases = self.leases.list().await?;
+                let Some(lease) = leases.iter().find(|l| &l.shard == shard) else {
+                    break;
+                };
+                let held_by = lease.owner.clone().filter(|_| lease.expires_at_ms > now_ms());
+                let expires = now_ms() + cfg.failover.as_millis() as i64;
+                if let Some(t) = self.leases.take(shard, lease.counter, &cfg.worker_id, expires).await? {
+                    let how = if held_by.is_some() { "stolen" } else { "free" };
+                    metrics::counter!(m::LEASES_TAKEN_TOTAL, "how" => how).increment(1);
+                    tracing::info!(shard = %shard, counter = t.counter, how, previous = ?held_by, "lease taken on assignment");
+                    token = Some(t);
+                    break;
+                }
+            }
+            match token {
+                Some(t) => tokens.push(t),
+                None => {
+                    tracing::error!(shard = %shard, "could not take the lease of an assigned shard; it is not read")
+                }
+            }
+        }
+        let leases = self.leases.list().await?;
+        Ok(tokens
+            .into_iter()
+            .filter_map(|t| {
+                let lease = leases
+                    .iter()
+                    .find(|l| l.shard == t.shard && l.counter == t.counter)?
+                    .clone();
+                Some((t, lease))
+            })
+            .collect())
+    }
+
+    /// Renews the leases held and restarts shard tasks that failed (from their last commit).
+    async fn tend(
+        &self,
+        running: &mut BTreeMap<ShardId, Running>,
+        ranges: &BTreeMap<ShardId, HashKeyRange>,
+    ) -> Result<(), WorkerError> {
+        let ended: Vec<ShardId> = running
+            .iter()
+            .filter(|(_, r)| r.task.is_finished())
+            .map(|(s, _)| s.clone())
+            .collect();
+        for shard in ended {
+            let Some(r) = running.remove(&shard) else { continue };
+            match r.task.await {
+                Ok(Exit::LeaseLost) => {
+                    // Another member has it: the group will tell us so too.
+                    metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
+                    tracing::info!(shard = %shard, counter = r.token.counter, "lease lost");
+                }
+                outcome => {
+                    match outcome {
+                        Ok(Exit::Failed(e)) => {
+                            tracing::warn!(shard = %shard, error = %e, "shard task failed; restarting from its last commit")
+                        }
+                        Err(e) => {
+                            tracing::error!(shard = %shard, error = %e, "shard task panicked; restarting from its last commit")
+                        }
+                        Ok(_) => tracing::info!(shard = %shard, "shard task ended; restarting it"),
+                    }
+                    let leases = self.leases.list().await?;
+                    match leases
+                        .into_iter()
+                        .find(|l| l.shard == shard && l.counter == r.token.counter)
+                    {
+                        Some(lease) => {
+                            let range = ranges.get(&shard).copied();
+                            running.insert(shard, Running::start(&self.shared, r.token, lease, range));
+                        }
+                        None => {
+                            release(&*self.leases, &r.token, "failed").await?;
+                        }
+                    }
+                }
+            }
+        }
+        let expires = now_ms() + self.shared.config.failover.as_millis() as i64;
+        let mut lost = Vec::new();
+        for (shard, r) in running.iter() {
+            if !self.leases.renew(&r.token, expires).await? {
+                lost.push(shard.clone());
+            }
+        }
+        for shard in lost {
+            if let Some(r) = running.remove(&shard) {
+                tracing::info!(shard = %shard, counter = r.token.counter, "lease lost at renewal");
+                metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
+                r.cancel.cancel();
+            }
+        }
+        Ok(())
+    }
+}

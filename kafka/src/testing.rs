@@ -1,0 +1,114 @@
+//! For tests of this and other crates: fresh topics on the broker that `infra/servers.sh`
+//! started (`INLET_KAFKA_BOOTSTRAP`), and private brokers for tests that must stop one.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers: a panic is the report
+
+use crate::{KafkaLocation, KafkaStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// The shared broker's `host:port`, or `None` (outside CI) when none was started.
+pub fn bootstrap() -> Option<String> {
+    match std::env::var("INLET_KAFKA_BOOTSTRAP") {
+        Ok(b) => Some(b),
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "INLET_KAFKA_BOOTSTRAP is not set: under CI the Kafka tests must run (infra/test.sh starts the broker)"
+            );
+            eprintln!("skipped: INLET_KAFKA_BOOTSTRAP is not set (run the tests through infra/test.sh)");
+            None
+        }
+    }
+}
+
+/// A name no other test uses.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The location of a new topic (and group) name on `bootstrap`.
+pub fn location(bootstrap: &str, prefix: &str) -> KafkaLocation {
+    let name = unique_name(prefix);
+    KafkaLocation {
+        group: format!("{name}-group"),
+        ..KafkaLocation::new(bootstrap, name)
+    }
+}
+
+/// A new topic of `partitions` partitions on the shared broker.
+pub async fn fresh_topic(prefix: &str, partitions: usize) -> Option<KafkaStream> {
+    let bootstrap = bootstrap()?;
+    Some(topic_on(location(&bootstrap, prefix), partitions).await)
+}
+
+/// Creates the topic at `location` with `partitions` partitions.
+pub async fn topic_on(location: KafkaLocation, partitions: usize) -> KafkaStream {
+    let stream = KafkaStream::connect(location).expect("client settings");
+    stream.create(partitions).await.expect("create topic");
+    stream
+}
+
+/// A broker of this test's own; killed when dropped.
+#[derive(Debug)]
+pub struct Broker {
+    /// Its `host:port`.
+    pub bootstrap: String,
+    /// Its process id (to stop it with SIGSTOP, say).
+    pub pid: u32,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    /// Starts one with `infra/kafka-broker.sh`.
+    pub fn start() -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(infra_dir().join("kafka-broker.sh"))
+            .arg(dir.path())
+            .output()
+            .expect("run infra/kafka-broker.sh");
+        assert!(
+            out.status.success(),
+            "infra/kafka-broker.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8(out.stdout).unwrap();
+        let (bootstrap, pid) = line.trim().split_once(' ').expect("BOOTSTRAP PID");
+        Broker {
+            bootstrap: bootstrap.to_owned(),
+            pid: pid.parse().unwrap(),
+            _dir: dir,
+        }
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `KILL`) to the broker.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{signal} {}", self.pid);
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
+    }
+}
+
+/// The repository's `infra/` directory.
+pub fn infra_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra")
+}
