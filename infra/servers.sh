@@ -16,7 +16,12 @@
 #                            port (tests create a fresh stream each; infra/kinesis-local.sh
 #                            starts a private one for tests that stop it)
 #   INLET_KPL_ORACLE_PYTHON also has boto3, the independent Kinesis client
-# Later issues add here: a Kafka broker.
+#   INLET_KAFKA_BOOTSTRAP    a Kafka-protocol broker (Tansu, installed once with cargo, ~18 min)
+#                            on a random loopback port, as host:port (tests create a fresh
+#                            topic each; infra/kafka-broker.sh starts a private one for tests
+#                            that stop it)
+#   INLET_KAFKA_ORACLE_PYTHON a Python with confluent-kafka (the independent Kafka client, on
+#                            the librdkafka its wheel bundles)
 
 INLET_CACHE="${INLET_CACHE:-$HOME/.cache/inlet}"
 INLET_RUN_DIR=""
@@ -51,6 +56,27 @@ start_kpl_oracle() {
     fi
     export INLET_KPL_ORACLE_PYTHON="$venv/bin/python"
     log "KPL oracle: $INLET_KPL_ORACLE_PYTHON"
+}
+
+# confluent-kafka, the independent Kafka client, in a venv of its own (its manylinux wheel
+# bundles librdkafka: nothing to compile).
+CONFLUENT_KAFKA_VERSION=2.16.1
+start_kafka_oracle() {
+    local venv="$INLET_CACHE/py-kafka"
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c \
+        "import confluent_kafka, sys; sys.exit(confluent_kafka.version()[0] != '$CONFLUENT_KAFKA_VERSION')" 2>/dev/null; then
+        command -v python3 >/dev/null 2>&1 || apt_install python3 || return 1
+        rm -rf "$venv.tmp"
+        if ! python3 -m venv "$venv.tmp" 2>/dev/null; then
+            rm -rf "$venv.tmp"
+            apt_install python3-venv || return 1
+            python3 -m venv "$venv.tmp" || return 1
+        fi
+        "$venv.tmp/bin/pip" install -q "confluent-kafka==$CONFLUENT_KAFKA_VERSION" || return 1
+        rm -rf "$venv" && mv "$venv.tmp" "$venv"
+    fi
+    export INLET_KAFKA_ORACLE_PYTHON="$venv/bin/python"
+    log "Kafka oracle: $INLET_KAFKA_ORACLE_PYTHON (confluent-kafka $CONFLUENT_KAFKA_VERSION)"
 }
 
 free_port() {
@@ -130,6 +156,16 @@ start_kinesis() {
     log "Kinesis emulator: $INLET_KINESIS_ENDPOINT (pid $KINESIS_PID)"
 }
 
+# The Kafka broker shared by the tests (the first run installs Tansu with cargo).
+KAFKA_PID=""
+start_kafka() {
+    local out
+    out="$(./infra/kafka-broker.sh "$INLET_RUN_DIR")" || return 1
+    export INLET_KAFKA_BOOTSTRAP="${out% *}"
+    KAFKA_PID="${out#* }"
+    log "Kafka broker: $INLET_KAFKA_BOOTSTRAP (pid $KAFKA_PID)"
+}
+
 start_servers() {
     mkdir -p "$INLET_CACHE"
     INLET_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/inlet-servers.XXXXXX")"
@@ -138,6 +174,8 @@ start_servers() {
     start_postgres || failed=1
     start_browser || failed=1
     start_kinesis || failed=1
+    start_kafka_oracle || failed=1
+    start_kafka || failed=1
     if [ "$failed" = 1 ]; then
         if [ "${CI:-}" = true ]; then
             log "a test dependency failed to start; under CI that fails the run"
@@ -150,6 +188,10 @@ start_servers() {
 PG_STOP=()
 
 stop_servers() {
+    if [ -n "$KAFKA_PID" ]; then
+        kill "$KAFKA_PID" 2>/dev/null || true
+        KAFKA_PID=""
+    fi
     if [ -n "$KINESIS_PID" ]; then
         kill "$KINESIS_PID" 2>/dev/null || true
         KINESIS_PID=""

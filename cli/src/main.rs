@@ -7,7 +7,8 @@
 //! - `collector`: `inlet collector` (the HTTP front door) and `inlet collector hash-key`.
 //! - `replay`: `inlet replay rebuild|emit|ndjson` from the stream or the raw archive.
 //! - `warehouse_admin`: `inlet warehouse migrate|compact` on PostgreSQL.
-//! - `streams`: `inlet streams create|describe|split|merge|scale|delete` for Kinesis.
+//! - `streams`: `inlet streams create|describe|split|merge|scale|delete` for Kinesis, and
+//!   `create|describe|delete` for Kafka topics.
 
 // A binary: `pub` items are crate-wide by nature.
 #![allow(unreachable_pub)]
@@ -56,7 +57,8 @@ enum Command {
     /// Re-drive history from the stream or the raw archive: rebuild rollups, re-emit to
     /// another stream, or print NDJSON.
     Replay(replay::ReplayArgs),
-    /// Kinesis stream administration: create, describe, split, merge, scale, delete.
+    /// Kinesis stream administration: create, describe, split, merge, scale, delete; Kafka
+    /// topics: create, describe, delete.
     Streams(streams::StreamsArgs),
 }
 

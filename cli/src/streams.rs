@@ -1,13 +1,16 @@
 //! `inlet streams create|describe|split|merge|scale|delete`: Kinesis stream administration,
-//! for local use and tests (each change waits until the stream is active again).
+//! for local use and tests (each change waits until the stream is active again), and Kafka
+//! topic administration (create with N partitions, describe, delete; a topic's partitions are
+//! neither split, merged nor rescaled here).
 use anyhow::{Context, Result, bail};
+use inlet_kafka::{KafkaLocation, KafkaStream};
 use inlet_kinesis::{KinesisLocation, KinesisStream};
 use inlet_seams::ShardId;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct StreamsArgs {
-    /// The stream: `kinesis://STREAM?region=..&endpoint=..`.
+    /// The stream: `kinesis://STREAM?region=..&endpoint=..` or `kafka://HOST:PORT/TOPIC`.
     #[arg(long)]
     pub stream: String,
     #[command(subcommand)]
@@ -16,7 +19,7 @@ pub struct StreamsArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
-    /// Create the stream with N shards.
+    /// Create the stream with N shards (Kafka: a topic with N partitions).
     Create {
         #[arg(long)]
         shards: u32,
@@ -48,8 +51,13 @@ pub enum Action {
 }
 
 pub async fn run(args: StreamsArgs) -> Result<ExitCode> {
+    if args.stream.starts_with("kafka://") {
+        return kafka(KafkaLocation::parse(&args.stream)?, args.action).await;
+    }
     if !args.stream.starts_with("kinesis://") {
-        bail!("inlet streams manages Kinesis streams: --stream kinesis://STREAM?...");
+        bail!(
+            "inlet streams manages Kinesis streams and Kafka topics: --stream kinesis://STREAM?... or kafka://HOST:PORT/TOPIC"
+        );
     }
     let stream = KinesisStream::connect(KinesisLocation::parse(&args.stream)?).await;
     let name = stream.name().to_owned();
@@ -111,6 +119,60 @@ pub async fn run(args: StreamsArgs) -> Result<ExitCode> {
         Action::Delete => {
             stream.delete().await.with_context(|| format!("deleting {name}"))?;
             println!("deleted {name}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Kafka topic administration. Partitions are shards `partition-N`; their count is fixed at
+/// creation: Kafka can only add partitions, which would move keys to other partitions (the
+/// producer routes by even slices of the hash-key space), and never split or merge them.
+async fn kafka(location: KafkaLocation, action: Action) -> Result<ExitCode> {
+    let topic = location.topic.clone();
+    let stream = KafkaStream::connect(location)?;
+    let fixed = |what: &str| {
+        anyhow::anyhow!(
+            "{what}: Kafka partitions cannot be split, merged or rescaled here (topic {topic} keeps the \
+             partition count it was created with); create a new topic with `create --shards N` instead"
+        )
+    };
+    match action {
+        Action::Create { shards } => {
+            stream
+                .create(shards as usize)
+                .await
+                .with_context(|| format!("creating topic {topic}"))?;
+            println!("created {topic} with {shards} partitions");
+        }
+        Action::Describe => {
+            let d = stream
+                .describe()
+                .await
+                .with_context(|| format!("describing topic {topic}"))?;
+            if d.partitions.is_empty() {
+                bail!("topic {topic} does not exist (or has no partitions)");
+            }
+            let records: i64 = d.partitions.iter().map(|p| p.high - p.low).sum();
+            println!("{}: {} partitions, {records} records kept", d.topic, d.partitions.len());
+            for p in &d.partitions {
+                println!(
+                    "  {:14} offsets {:>12}..{:<12} {:>12} records",
+                    p.shard.as_str(),
+                    p.low,
+                    p.high,
+                    p.high - p.low
+                );
+            }
+        }
+        Action::Split { shard, .. } => return Err(fixed(&format!("cannot split {shard}"))),
+        Action::Merge { shard, adjacent } => return Err(fixed(&format!("cannot merge {shard} and {adjacent}"))),
+        Action::Scale { shards } => return Err(fixed(&format!("cannot rescale to {shards} partitions"))),
+        Action::Delete => {
+            stream
+                .delete()
+                .await
+                .with_context(|| format!("deleting topic {topic}"))?;
+            println!("deleted {topic}");
         }
     }
     Ok(ExitCode::SUCCESS)

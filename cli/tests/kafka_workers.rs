@@ -5,6 +5,9 @@
 //! - two workers: the rollups equal the generator's totals exactly;
 //! - a third joins mid-run and one is SIGKILLed: the group rebalances (the partitions move,
 //!   their leases with them), and the totals are still exact.
+//!
+//! Topics are left on the test broker (thrown away after the run): Tansu 0.6 deletes every
+//! topic when asked to delete one.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 mod common;
 
@@ -55,7 +58,6 @@ async fn two_workers_in_a_group_make_exact_rollups() {
         stop(w);
     }
     s.verify();
-    s.streams(&["delete"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,5 +119,4 @@ async fn a_third_worker_joins_and_one_is_killed_totals_stay_exact() {
     stop(w2);
     stop(w3);
     s.verify();
-    s.streams(&["delete"]);
 }

@@ -197,5 +197,4 @@ async fn a_member_hands_its_partitions_over_on_the_real_broker_and_lag_tools_see
         leases.iter().all(|l| l.owner.is_none()),
         "every lease released: {leases:?}"
     );
-    stream.delete().await.unwrap();
 }

@@ -89,13 +89,13 @@ impl KafkaStream {
         self.wait_partitions(partitions).await
     }
 
-    /// Creates the topic unless it exists; either way it must have `partitions` partitions.
+    /// Creates the topic with `partitions` partitions unless it exists (as it is, then).
     pub async fn ensure(&self, partitions: usize) -> Result<(), AdminError> {
         match self.create(partitions).await {
             Err(AdminError::Call {
                 source: KafkaError::AdminOp(RDKafkaErrorCode::TopicAlreadyExists),
                 ..
-            }) => self.wait_partitions(partitions).await,
+            }) => self.wait_exists().await,
             other => other,
         }
     }

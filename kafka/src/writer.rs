@@ -10,8 +10,11 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureRecord;
 use std::sync::atomic::Ordering;
 
-/// librdkafka's default `message.max.bytes` (key + payload + a little framing).
+/// librdkafka's default `message.max.bytes`.
 const MAX_MESSAGE_BYTES: usize = 1_000_000;
+/// What librdkafka adds to key and payload when it checks `message.max.bytes`
+/// (`RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD`).
+const MESSAGE_OVERHEAD: usize = 36;
 
 /// Whether sending a record again after this error can succeed.
 fn retryable(e: &KafkaError) -> bool {
@@ -98,7 +101,14 @@ impl StreamWriter for KafkaStream {
 
     fn limits(&self) -> WriteLimits {
         WriteLimits {
-            max_record_bytes: MAX_MESSAGE_BYTES,
+            // Refused at send, rather than accepted and then failed by librdkafka.
+            max_record_bytes: self
+                .location
+                .settings
+                .get("message.max.bytes")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(MAX_MESSAGE_BYTES)
+                .saturating_sub(MESSAGE_OVERHEAD),
             max_records_per_put: 10_000,
             max_bytes_per_put: 16 << 20,
             shard_rate: None,

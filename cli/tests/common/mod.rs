@@ -2,7 +2,7 @@
 //! workload, the `inlet` commands run on them, and waits on the shared warehouse.
 #![allow(dead_code)] // each test file uses a part
 use inlet_embedded::EmbeddedWarehouse;
-use inlet_seams::{Lease, LeaseStore, Warehouse};
+use inlet_seams::{Lease, Warehouse};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
