@@ -13,8 +13,9 @@ mod common;
 use common::{FAILOVER, Setup, handled, held_by, signal, wait_for, wait_output, wait_until_handled};
 use inlet_embedded::EmbeddedWarehouse;
 use inlet_kinesis::testing::{endpoint, unique_name};
-use inlet_seams::{LeaseStore, Warehouse};
+use inlet_seams::LeaseStore;
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 fn kinesis_url(endpoint: &str) -> String {
