@@ -4,7 +4,9 @@
 //!
 //! - two workers: the rollups equal the generator's totals exactly;
 //! - a third joins mid-run and one is SIGKILLed: the group rebalances (the partitions move,
-//!   their leases with them), and the totals are still exact.
+//!   their leases with them), and the totals are still exact;
+//! - a worker paused (SIGSTOP) until the group drops it finds, when resumed, that it cannot
+//!   commit: the member that was given its partitions took the leases.
 //!
 //! Topics are left on the test broker (thrown away after the run): Tansu 0.6 deletes every
 //! topic when asked to delete one.
@@ -118,5 +120,47 @@ async fn a_third_worker_joins_and_one_is_killed_totals_stay_exact() {
     wait_until_handled(&warehouse, s.events, Duration::from_secs(300)).await;
     stop(w2);
     stop(w3);
+    s.verify();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_paused_until_the_group_drops_it_cannot_commit() {
+    let Some(bootstrap) = bootstrap() else { return };
+    let s = Setup::new(kafka_url(&bootstrap), 40_000, "33");
+    s.streams(&["create", "--shards", "8"]);
+    let producer = s.produce();
+    let zombie = s.consumer_logging("zombie", "info");
+    let warehouse = s.warehouse().await;
+    wait_for(
+        Duration::from_secs(120),
+        "the first worker never took the partitions",
+        async || held_by(&warehouse.list().await.unwrap(), "zombie").len() == 8 && handled(&warehouse).await > 0,
+    )
+    .await;
+    signal(&zombie, "STOP");
+    let live = s.consumer("live");
+    // The group drops the paused member when its session lapses and gives everything to the
+    // live one, which takes the leases.
+    wait_for(
+        Duration::from_secs(120),
+        "the live worker was not given the partitions",
+        async || held_by(&warehouse.list().await.unwrap(), "live").len() == 8,
+    )
+    .await;
+    signal(&zombie, "CONT");
+    let produced = wait_output(producer, Duration::from_secs(300));
+    assert!(produced.status.success());
+    wait_until_handled(&warehouse, s.events, Duration::from_secs(300)).await;
+    let zombie_log = {
+        signal(&zombie, "TERM");
+        let out = wait_output(zombie, Duration::from_secs(60));
+        assert!(out.status.success(), "the zombie exited with {:?}", out.status);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    stop(live);
+    assert!(
+        zombie_log.contains("lease lost") || zombie_log.contains("commit fenced off"),
+        "the resumed worker must find its leases gone:\n{zombie_log}"
+    );
     s.verify();
 }
