@@ -34,9 +34,9 @@ use std::time::Duration;
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// How long a rebalance waits for the worker's answer. Past it the member goes on without
-/// (and the worker, whose lease store is failing, exits).
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a rebalance waits for the worker's answer (well within `max.poll.interval.ms`).
+/// Past it the member goes on without (and the worker, whose lease store is failing, exits).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 
 type Queue = StreamPartitionQueue<GroupContext>;
 

@@ -168,6 +168,11 @@ impl KafkaLocation {
             ("partition.assignment.strategy", "cooperative-sticky"),
             ("session.timeout.ms", "10000"),
             ("heartbeat.interval.ms", "1000"),
+            // Also the rebalance timeout: how long a rebalance waits for a member that does
+            // not rejoin (one paused, say) before going on without it. The member's own
+            // thread polls all the time, so only a rebalance callback waiting for the worker
+            // (`group.rs`, at most 20 s) counts against it.
+            ("max.poll.interval.ms", "30000"),
         ])
     }
 
