@@ -4,6 +4,10 @@
 //! runs on different days measure the same work.
 use std::time::Duration;
 
+/// The allocator of the `inlet` binary, so the benches measure what it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::Criterion;
 use inlet_generator::{GenEvent, Generator, GeneratorConfig, Truth};
 use inlet_producer::ShardMap;

@@ -26,6 +26,11 @@ mod warehouse_admin;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// mimalloc: the hot paths allocate per event (protobuf strings), and glibc's malloc and free
+/// were about a quarter of the consumer core's instructions (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Inlet: telemetry in, sharded streams, exactly-once rollups out.
 #[derive(Debug, Parser)]
 #[command(name = "inlet", version, about)]
