@@ -1,6 +1,8 @@
 //! The `inlet` command.
 //!
 //! - `backends`: the one place that turns locations (URLs, data dirs) into seam objects.
+//! - `bench`: `inlet bench`, the pipeline end to end with one process per role, measured;
+//!   `bench_report`: what `inlet produce` and `inlet consume` report to it.
 //! - `demo`: `inlet demo`, the whole pipeline on the embedded default with a summary.
 //! - `pipeline`: `inlet produce`, `inlet consume`, `inlet verify`, shared by the demo.
 //! - `report`: summaries read from the warehouse (totals, accounting, top titles/games).
@@ -14,6 +16,8 @@
 #![allow(unreachable_pub)]
 
 mod backends;
+mod bench;
+mod bench_report;
 mod collector;
 mod dashboard;
 mod demo;
@@ -62,6 +66,20 @@ enum Command {
     /// Re-drive history from the stream or the raw archive: rebuild rollups, re-emit to
     /// another stream, or print NDJSON.
     Replay(replay::ReplayArgs),
+    /// End-to-end load bench: generator → producer → stream → consumer workers → warehouse,
+    /// one process per role; prints events/s, MB/s, CPU and peak RSS per process and
+    /// event-to-rollup-visible latency, then checks the rollups as `inlet verify` does.
+    ///
+    /// It starts `inlet consume` × `--workers`, waits until they share the leases out, then
+    /// starts `inlet produce`, waits until the warehouse holds every event (aggregated or
+    /// dead-lettered) and stops the workers with SIGTERM. Each process reports its CPU time and
+    /// peak RSS (Linux) and a timeline: the producer when each 1,000-event chunk was handed
+    /// over, each worker its committed count every 10 ms. Wall time runs from the first event
+    /// sent to the last rollup committed. The k-th event's latency is when the workers'
+    /// committed total reached k minus when the k-th event was sent: exact for first-in
+    /// first-out delivery, an approximation across shards (they commit independently);
+    /// p50/p99/max over every 1,000th event. Embedded stream and warehouse by default.
+    Bench(bench::BenchArgs),
     /// Kinesis stream administration: create, describe, split, merge, scale, delete; Kafka
     /// topics: create, describe, delete.
     Streams(streams::StreamsArgs),
@@ -70,7 +88,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Demo(_) => "warn",
+        Command::Demo(_) | Command::Bench(_) => "warn",
         _ => "info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -98,6 +116,7 @@ fn main() -> ExitCode {
             Command::Collector(a) => collector::run(a).await,
             Command::Replay(a) => replay::run(a).await,
             Command::Streams(a) => streams::run(a).await,
+            Command::Bench(a) => bench::run(a).await,
         }
     });
     match result {

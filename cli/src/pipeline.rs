@@ -1,6 +1,6 @@
 //! `inlet produce`, `inlet consume` and `inlet verify`, and the pieces the demo shares.
 use crate::backends::Locations;
-use crate::report;
+use crate::{bench_report, report};
 use anyhow::{Context, Result, bail};
 use inlet_consumer::{GroupWorker, Worker, WorkerConfig};
 use inlet_generator::{Expected, GenEvent, Generator, GeneratorConfig};
@@ -67,7 +67,24 @@ pub async fn send_workload(
     gen_args: &GenArgs,
     sent: &AtomicU64,
 ) -> Result<Expected> {
+    send_paced(producer, map, gen_args, sent, None, |_, _| {}).await
+}
+
+/// [`send_workload`], at most `rate` events per second if set (paced per chunk); calls
+/// `after_chunk(events, payload bytes)` with the totals handed to the producer so far, with
+/// `(0, 0)` before the first chunk and after each chunk.
+pub async fn send_paced(
+    producer: &Producer,
+    map: &ShardMap,
+    gen_args: &GenArgs,
+    sent: &AtomicU64,
+    rate: Option<u64>,
+    mut after_chunk: impl FnMut(u64, u64),
+) -> Result<Expected> {
     let mut expected = Expected::new(map.len(), lateness_ms());
+    let started = tokio::time::Instant::now();
+    let (mut events, mut bytes, mut chunk_bytes) = (0u64, 0u64, 0u64);
+    after_chunk(0, 0);
     // Handed over a thousand at a time: one buffer reservation and one message each.
     let mut chunk = Vec::with_capacity(1_000);
     for ev in Generator::new(gen_args.config()) {
@@ -75,20 +92,33 @@ pub async fn send_workload(
         let GenEvent {
             partition_key, data, ..
         } = ev;
+        chunk_bytes += data.len() as u64;
         chunk.push((partition_key, data));
         if chunk.len() == 1_000 {
             let n = chunk.len() as u64;
+            pace(started, events, rate).await;
             producer
                 .send_all(std::mem::take(&mut chunk))
                 .await
                 .context("sending events")?;
             sent.fetch_add(n, Relaxed);
+            (events, bytes, chunk_bytes) = (events + n, bytes + chunk_bytes, 0);
+            after_chunk(events, bytes);
         }
     }
     let n = chunk.len() as u64;
+    pace(started, events, rate).await;
     producer.send_all(chunk).await.context("sending events")?;
     sent.fetch_add(n, Relaxed);
+    after_chunk(events + n, bytes + chunk_bytes);
     Ok(expected)
+}
+
+/// Waits until the `events`-th event is due at `rate` events per second from `started`.
+async fn pace(started: tokio::time::Instant, events: u64, rate: Option<u64>) {
+    if let Some(rate) = rate.filter(|r| *r > 0) {
+        tokio::time::sleep_until(started + Duration::from_secs_f64(events as f64 / rate as f64)).await;
+    }
 }
 
 /// `inlet produce`.
@@ -103,6 +133,9 @@ pub struct ProduceArgs {
     pub shards: u32,
     #[command(flatten)]
     pub producer: ProducerArgs,
+    /// Send at most this many events per second (default: as fast as the producer takes them).
+    #[arg(long, value_name = "EVENTS_PER_S")]
+    pub rate: Option<u64>,
 }
 
 pub async fn shard_map(writer: &dyn StreamWriter) -> Result<ShardMap> {
@@ -179,7 +212,13 @@ pub async fn produce(args: ProduceArgs) -> Result<ExitCode> {
     let producer = Producer::start(stream, args.producer.config(&args.locations)).await?;
     let sent = AtomicU64::new(0);
     let started = std::time::Instant::now();
-    let expected = send_workload(&producer, &map, &args.workload, &sent).await?;
+    let report = bench_report::Recorder::from_env("produce");
+    let expected = send_paced(&producer, &map, &args.workload, &sent, args.rate, |events, bytes| {
+        if let Some(r) = &report {
+            r.sent(events, bytes);
+        }
+    })
+    .await?;
     let stats = producer.close().await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
@@ -198,6 +237,9 @@ pub async fn produce(args: ProduceArgs) -> Result<ExitCode> {
         expected.dead_lettered(),
         expected.generated
     );
+    if let Some(r) = report {
+        r.write()?;
+    }
     Ok(check_delivery(&stats))
 }
 
@@ -257,18 +299,25 @@ pub async fn consume(args: ConsumeArgs) -> Result<ExitCode> {
         wait_for_signal().await;
         signal.cancel();
     });
+    let mut report = bench_report::Recorder::from_env("consume");
     // A Kafka topic's consumer group assigns the partitions; other streams' workers balance
     // the leases among themselves.
     if let Some(member) = args.locations.kafka_member(&config.worker_id, args.shards).await? {
         let warehouse = args.locations.warehouse().await?;
-        GroupWorker::new(Arc::new(member), warehouse.clone(), warehouse, config)
-            .run(shutdown)
-            .await?;
+        let w = GroupWorker::new(Arc::new(member), warehouse.clone(), warehouse, config);
+        if let Some(r) = &mut report {
+            r.sample(w.stats());
+        }
+        w.run(shutdown).await?;
     } else {
-        worker(&args.locations, args.shards, config)
-            .await?
-            .run(shutdown)
-            .await?;
+        let w = worker(&args.locations, args.shards, config).await?;
+        if let Some(r) = &mut report {
+            r.sample(w.stats());
+        }
+        w.run(shutdown).await?;
+    }
+    if let Some(r) = report {
+        r.write()?;
     }
     Ok(ExitCode::SUCCESS)
 }
