@@ -261,8 +261,12 @@ impl Producer {
         batch.max_put_bytes = batch.max_put_bytes.min(limits.max_bytes_per_put);
         batch.max_aggregate_bytes = batch.max_aggregate_bytes.min(limits.max_record_bytes);
         if !limits.aggregate {
-            // A user record alone is sent as it is: plain records, no aggregates.
+            // A user record alone is sent as it is: plain records, no aggregates. The client
+            // below batches them itself (Kafka), so calls as large as it takes keep its
+            // batches full: capped at the KPL's 500, a partition never had more queued.
             batch.max_aggregate_records = 1;
+            batch.max_put_records = limits.max_records_per_put;
+            batch.max_put_bytes = limits.max_bytes_per_put;
         }
         let outbox = OutboxLimits {
             max_put_records: batch.max_put_records,
