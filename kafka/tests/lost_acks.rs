@@ -5,14 +5,12 @@
 //! producer id and sequence numbers, and the broker must recognise them: every event is in
 //! the topic exactly once, each key's in the order sent. (librdkafka's mock cluster cannot
 //! test this: it checks sequence numbers for transactional producers only.)
-use bytes::Bytes;
-use inlet_generator::{Generator, GeneratorConfig};
+mod common;
+
+use common::{events, read_topic};
 use inlet_kafka::testing::{bootstrap, infra_dir};
 use inlet_kafka::{KafkaLocation, KafkaStream};
 use inlet_producer::{Producer, ProducerConfig};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -130,50 +128,6 @@ fn start_proxy(listen: u16, upstream: u16, every: u32, budget: u32) -> Arc<Atomi
     cut
 }
 
-fn events(n: u64, seed: u64) -> Vec<(String, Bytes)> {
-    Generator::new(GeneratorConfig {
-        seed,
-        events: n,
-        ..GeneratorConfig::default()
-    })
-    .map(|e| (e.partition_key, e.data))
-    .collect()
-}
-
-/// Every message of the topic as (partition, key, payload), partition by partition.
-fn read_topic(bootstrap: &str, topic: &str, count: usize) -> Vec<(i32, String, Bytes)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "lost-acks-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    let mut read = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut quiet_until: Option<Instant> = None;
-    while Instant::now() < deadline && quiet_until.is_none_or(|t| Instant::now() < t) {
-        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-            let m = m.unwrap();
-            read.push((
-                m.partition(),
-                m.offset(),
-                String::from_utf8(m.key().unwrap().to_vec()).unwrap(),
-                Bytes::copy_from_slice(m.payload().unwrap_or_default()),
-            ));
-        }
-        if read.len() >= count && quiet_until.is_none() {
-            quiet_until = Some(Instant::now() + Duration::from_secs(2));
-        }
-    }
-    read.sort_by_key(|m| (m.0, m.1));
-    read.into_iter().map(|(p, _, k, d)| (p, k, d)).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_resent_after_a_lost_acknowledgement_are_written_once() {
     if bootstrap().is_none() {
@@ -208,7 +162,7 @@ async fn batches_resent_after_a_lost_acknowledgement_are_written_once() {
     assert_eq!((stats.delivered, stats.failed), (n, 0));
     assert!(cut >= 4, "only {cut} acknowledgements were cut");
 
-    let read = read_topic(&format!("127.0.0.1:{advertised}"), "lost-acks", n as usize);
+    let read = read_topic(&format!("127.0.0.1:{advertised}"), "lost-acks", PARTITIONS, n as usize);
     let mut want: HashMap<&str, Vec<&[u8]>> = HashMap::new();
     for (k, d) in &sent {
         want.entry(k).or_default().push(d);

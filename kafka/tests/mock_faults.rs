@@ -14,32 +14,20 @@
 //! - a record over `message.max.bytes` is refused at send; one the broker refuses as too
 //!   large comes back failed through its `Delivery`, with the broker's code, and goes to the
 //!   dead-letter file; the records around it are written.
+mod common;
+
 use base64::Engine;
 use bytes::Bytes;
-use inlet_generator::{Generator, GeneratorConfig};
+use common::{events, read_topic};
 use inlet_kafka::{KafkaLocation, KafkaStream};
 use inlet_producer::{Producer, ProducerConfig};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PARTITIONS: i32 = 4;
-
-/// `n` generated events (partition key, payload), in send order.
-pub(crate) fn events(n: u64, seed: u64) -> Vec<(String, Bytes)> {
-    Generator::new(GeneratorConfig {
-        seed,
-        events: n,
-        ..GeneratorConfig::default()
-    })
-    .map(|e| (e.partition_key, e.data))
-    .collect()
-}
 
 /// A mock cluster of 3 brokers with `topic` of [`PARTITIONS`] partitions, partition `p` led
 /// by broker `p % 3 + 1`.
@@ -50,43 +38,6 @@ pub(crate) fn mock_cluster(topic: &str) -> MockCluster<'static, rdkafka::produce
         mock.partition_leader(topic, p, Some(p % 3 + 1)).unwrap();
     }
     mock
-}
-
-/// Every message of the topic, partition by partition in offset order, as (partition, key,
-/// payload): a plain rdkafka consumer, assigned every partition from the beginning, until
-/// `count` messages, then 2 s more to catch any extra one.
-pub(crate) fn read_topic(bootstrap: &str, topic: &str, count: usize) -> Vec<(i32, String, Bytes)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "mock-faults-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    let mut read: Vec<(i32, i64, String, Bytes)> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut quiet_until: Option<Instant> = None;
-    while Instant::now() < deadline && quiet_until.is_none_or(|t| Instant::now() < t) {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => read.push((
-                m.partition(),
-                m.offset(),
-                String::from_utf8(m.key().unwrap().to_vec()).unwrap(),
-                Bytes::copy_from_slice(m.payload().unwrap_or_default()),
-            )),
-            Some(Err(e)) => panic!("reading the mock cluster: {e}"),
-            None => {}
-        }
-        if read.len() >= count && quiet_until.is_none() {
-            quiet_until = Some(Instant::now() + Duration::from_secs(2));
-        }
-    }
-    read.sort_by_key(|m| (m.0, m.1));
-    read.into_iter().map(|(p, _, k, d)| (p, k, d)).collect()
 }
 
 fn per_key<'a>(records: impl Iterator<Item = (&'a str, &'a [u8])>) -> HashMap<&'a str, Vec<&'a [u8]>> {
@@ -152,7 +103,7 @@ async fn retriable_produce_errors_lose_nothing_and_duplicate_nothing() {
     );
     assert_eq!((stats.delivered, stats.failed), (n, 0));
 
-    let read = read_topic(&mock.bootstrap_servers(), topic, n as usize);
+    let read = read_topic(&mock.bootstrap_servers(), topic, PARTITIONS, n as usize);
     assert_eq!(read.len() as u64, n, "events lost or written twice");
     let want = per_key(sent.iter().map(|(k, d)| (k.as_str(), &d[..])));
     let got = per_key(read.iter().map(|(_, k, d)| (k.as_str(), &d[..])));
@@ -233,7 +184,7 @@ async fn a_record_over_the_message_size_limit_is_refused_or_dead_lettered_with_i
         .unwrap();
     assert_eq!(data, big);
 
-    let read = read_topic(&mock.bootstrap_servers(), topic, 200);
+    let read = read_topic(&mock.bootstrap_servers(), topic, PARTITIONS, 200);
     assert_eq!(read.len(), 200);
     assert!(read.iter().all(|(_, k, _)| k != "too-large"));
 }

@@ -13,9 +13,11 @@
 //! The topics are left on the broker: Tansu 0.6.0 deletes every topic on a DeleteTopics of
 //! one (see `infra/kafka-broker.sh`), which would pull the topics of tests running alongside
 //! from under them; the broker is thrown away after the run.
+mod common;
+
 use base64::Engine;
 use bytes::Bytes;
-use inlet_generator::{Generator, GeneratorConfig};
+use common::events;
 use inlet_kafka::testing::{fresh_topic, infra_dir};
 use inlet_kafka::{KafkaStream, shard_partition};
 use inlet_producer::{Producer, ProducerConfig};
@@ -48,17 +50,6 @@ pub(crate) fn event_count() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000)
-}
-
-/// `n` generated events (partition key, payload), in send order.
-pub(crate) fn events(n: u64, seed: u64) -> Vec<(String, Bytes)> {
-    Generator::new(GeneratorConfig {
-        seed,
-        events: n,
-        ..GeneratorConfig::default()
-    })
-    .map(|e| (e.partition_key, e.data))
-    .collect()
 }
 
 /// A message as read back.
