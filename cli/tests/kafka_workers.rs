@@ -69,7 +69,8 @@ async fn a_third_worker_joins_and_one_is_killed_totals_stay_exact() {
     let Some(bootstrap) = bootstrap() else { return };
     let s = Setup::new(kafka_url(&bootstrap), 80_000, "32");
     s.streams(&["create", "--shards", "8"]);
-    let producer = s.produce();
+    // Paced over about 20 s, so that the join and the kill land mid-run.
+    let producer = s.produce_at(Some(4_000));
     let (w1, w2) = (s.consumer("w1"), s.consumer("w2"));
     let warehouse = s.warehouse().await;
     wait_for(Duration::from_secs(120), "nothing consumed", async || {

@@ -64,8 +64,18 @@ impl Setup {
     }
 
     pub(crate) fn produce(&self) -> Child {
-        let w = self.workload();
-        let args: Vec<&str> = std::iter::once("produce").chain(w.iter().map(String::as_str)).collect();
+        self.produce_at(None)
+    }
+
+    /// `inlet produce` of the workload, at most `rate` events per second if set: a run long
+    /// enough for what a test does in the middle of it, however fast the machine.
+    pub(crate) fn produce_at(&self, rate: Option<u64>) -> Child {
+        let mut args = vec!["produce".to_owned()];
+        args.extend(self.workload());
+        if let Some(r) = rate {
+            args.extend(["--rate".to_owned(), r.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.inlet(&args).stdout(Stdio::piped()).spawn().unwrap()
     }
 
