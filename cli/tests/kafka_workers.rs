@@ -81,10 +81,16 @@ async fn a_third_worker_joins_and_one_is_killed_totals_stay_exact() {
     // A third member joins: cooperative rebalancing moves some partitions (and their leases)
     // to it, without stopping the others.
     let w3 = s.consumer("w3");
+    // Settled: w3 has partitions and none is between an owner and the next (a cooperative
+    // rebalance moves them in two rounds). The kill lands in a steady group: Tansu 0.6 does not
+    // always finish a rebalance whose member dies in the middle of it.
     wait_for(
         Duration::from_secs(120),
         "the third worker was never given partitions",
-        async || !held_by(&warehouse.list().await.unwrap(), "w3").is_empty(),
+        async || {
+            let leases = warehouse.list().await.unwrap();
+            !held_by(&leases, "w3").is_empty() && leases.iter().all(|l| l.owner.is_some())
+        },
     )
     .await;
     let mut w1 = w1;
