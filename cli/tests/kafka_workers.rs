@@ -15,22 +15,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 mod common;
 
-use common::{Setup, handled, held_by, signal, wait_for, wait_output, wait_until_handled};
+use common::{Setup, handled, held_by, stop, wait_for, wait_produced, wait_until_handled};
 use inlet_kafka::testing::{bootstrap, unique_name};
 use inlet_seams::LeaseStore;
 use std::collections::BTreeSet;
-use std::process::Child;
 use std::time::Duration;
 
 fn kafka_url(bootstrap: &str) -> String {
     let name = unique_name("workers");
     format!("kafka://{bootstrap}/{name}?group={name}-rollups")
-}
-
-fn stop(worker: Child) {
-    signal(&worker, "TERM");
-    let out = wait_output(worker, Duration::from_secs(60));
-    assert!(out.status.success(), "a worker exited with {:?}", out.status);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,12 +44,7 @@ async fn two_workers_in_a_group_make_exact_rollups() {
         },
     )
     .await;
-    let produced = wait_output(producer, Duration::from_secs(300));
-    assert!(
-        produced.status.success(),
-        "{}",
-        String::from_utf8_lossy(&produced.stdout)
-    );
+    wait_produced(producer);
     wait_until_handled(&warehouse, s.events, Duration::from_secs(300)).await;
     for w in workers {
         stop(w);
@@ -120,12 +108,7 @@ async fn a_third_worker_joins_and_one_is_killed_totals_stay_exact() {
     )
     .await;
 
-    let produced = wait_output(producer, Duration::from_secs(300));
-    assert!(
-        produced.status.success(),
-        "{}",
-        String::from_utf8_lossy(&produced.stdout)
-    );
+    wait_produced(producer);
     wait_until_handled(&warehouse, s.events, Duration::from_secs(300)).await;
     stop(w2);
     stop(w3);

@@ -10,7 +10,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 mod common;
 
-use common::{FAILOVER, Setup, handled, held_by, signal, wait_for, wait_output, wait_until_handled};
+use common::{
+    FAILOVER, Setup, handled, held_by, signal, stop, wait_for, wait_output, wait_produced, wait_until_handled,
+};
 use inlet_embedded::EmbeddedWarehouse;
 use inlet_kinesis::testing::{endpoint, unique_name};
 use inlet_seams::LeaseStore;
@@ -69,9 +71,7 @@ async fn three_workers_one_killed_one_stopped_gracefully() {
         .map(|l| l.shard.to_string())
         .collect();
     assert!(!w2_shards.is_empty());
-    signal(&w2, "TERM");
-    let out = wait_output(w2, Duration::from_secs(60));
-    assert!(out.status.success(), "w2 exited with {:?}", out.status);
+    stop(w2);
     let released = Instant::now();
     loop {
         let leases = warehouse.list().await.unwrap();
@@ -93,15 +93,9 @@ async fn three_workers_one_killed_one_stopped_gracefully() {
     );
     assert!(hand_off < FAILOVER, "a graceful hand-off must beat the failover time");
 
-    let produced = wait_output(producer, Duration::from_secs(300));
-    assert!(
-        produced.status.success(),
-        "{}",
-        String::from_utf8_lossy(&produced.stdout)
-    );
+    wait_produced(producer);
     wait_until_handled(&warehouse, s.events, Duration::from_secs(300)).await;
-    signal(&w3, "TERM");
-    assert!(wait_output(w3, Duration::from_secs(60)).status.success());
+    stop(w3);
     s.verify();
     s.streams(&["delete"]);
 }
@@ -138,8 +132,7 @@ async fn a_worker_paused_past_the_failover_cannot_commit() {
         .collect();
     // Wake the zombie: whatever it had read and not committed must be refused.
     signal(&zombie, "CONT");
-    let produced = wait_output(producer, Duration::from_secs(300));
-    assert!(produced.status.success());
+    wait_produced(producer);
     wait_until_handled(&warehouse, s.events, Duration::from_secs(300)).await;
     // Leases only move forward (the zombie may take its fair share back later, under new
     // counters: that is a take, not a zombie commit).
@@ -215,12 +208,7 @@ async fn a_split_and_a_merge_during_consumption_read_children_after_parents() {
         "shardId-000000000003",
     ]);
 
-    let produced = wait_output(producer, Duration::from_secs(300));
-    assert!(
-        produced.status.success(),
-        "{}",
-        String::from_utf8_lossy(&produced.stdout)
-    );
+    wait_produced(producer);
     wait_until_handled(&warehouse, s.events, Duration::from_secs(300)).await;
     assert!(!watcher.is_finished(), "the lease watcher stopped: {:?}", watcher.await);
     watcher.abort();
@@ -238,11 +226,8 @@ async fn a_split_and_a_merge_during_consumption_read_children_after_parents() {
             >= 3,
         "the three children were read: {leases:?}"
     );
-    for w in &workers {
-        signal(w, "TERM");
-    }
     for w in workers {
-        assert!(wait_output(w, Duration::from_secs(60)).status.success());
+        stop(w);
     }
     s.verify();
     s.streams(&["delete"]);

@@ -154,6 +154,23 @@ pub(crate) fn wait_output(mut child: Child, limit: Duration) -> Output {
     }
 }
 
+/// Waits for `inlet produce` to end (5 minutes at most); it must have succeeded.
+pub(crate) fn wait_produced(producer: Child) {
+    let out = wait_output(producer, Duration::from_secs(300));
+    assert!(
+        out.status.success(),
+        "inlet produce failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Stops a worker with SIGTERM; it must exit cleanly within a minute.
+pub(crate) fn stop(worker: Child) {
+    signal(&worker, "TERM");
+    let out = wait_output(worker, Duration::from_secs(60));
+    assert!(out.status.success(), "a worker exited with {:?}", out.status);
+}
+
 /// Polls `done` every 100 ms until it holds; fails with `what` after `limit`.
 pub(crate) async fn wait_for(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + limit;
