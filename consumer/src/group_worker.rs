@@ -14,7 +14,7 @@ use crate::worker::{Running, WorkerError, now_ms, release, stop_all};
 use inlet_seams::{
     GroupEvent, GroupMember, HashKeyRange, Lease, LeaseStore, LeaseToken, Positions, ShardId, StartPosition, Warehouse,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -60,6 +60,8 @@ impl GroupWorker {
         let me = self.shared.config.worker_id.clone();
         let mut running: BTreeMap<ShardId, Running> = BTreeMap::new();
         let mut ranges: BTreeMap<ShardId, HashKeyRange> = BTreeMap::new();
+        // What the group says is ours: the authority a lost lease is checked against.
+        let mut assigned: BTreeSet<ShardId> = BTreeSet::new();
         let mut tick = tokio::time::interval(self.shared.config.renew_interval);
         tracing::info!(worker = %me, "group worker started");
         let result = loop {
@@ -68,6 +70,7 @@ impl GroupWorker {
                 event = self.member.next_event() => match event {
                     None => break Ok(()),
                     Some(GroupEvent::Assigned { shards, reply }) => {
+                        assigned.extend(shards.iter().cloned());
                         match self.take_all(&shards, &mut ranges).await {
                             Ok(taken) => {
                                 let positions: Positions = Ok(taken
@@ -90,6 +93,9 @@ impl GroupWorker {
                         }
                     }
                     Some(GroupEvent::Revoked { shards, lost, done }) => {
+                        for s in &shards {
+                            assigned.remove(s);
+                        }
                         let stopping: Vec<(ShardId, Running)> =
                             shards.iter().filter_map(|s| running.remove_entry(s)).collect();
                         tracing::info!(worker = %me, ?shards, lost, "shards revoked by the group");
@@ -98,7 +104,7 @@ impl GroupWorker {
                     }
                 },
                 _ = tick.tick() => {
-                    if let Err(e) = self.tend(&mut running, &ranges).await {
+                    if let Err(e) = self.tend(&mut running, &assigned, &mut ranges).await {
                         tracing::warn!(worker = %me, error = %e, "lease round failed; retrying");
                     }
                 }
@@ -166,11 +172,17 @@ impl GroupWorker {
     }
 
     /// Renews the leases held and restarts shard tasks that failed (from their last commit).
+    /// A lease lost for a shard the group still assigns here is taken back: another member
+    /// took it on an assignment the group has since moved on from (its rebalance callback ran
+    /// late), and that member gives it up once it learns, so without the take-back nobody
+    /// would read the shard.
     async fn tend(
         &self,
         running: &mut BTreeMap<ShardId, Running>,
-        ranges: &BTreeMap<ShardId, HashKeyRange>,
+        assigned: &BTreeSet<ShardId>,
+        ranges: &mut BTreeMap<ShardId, HashKeyRange>,
     ) -> Result<(), WorkerError> {
+        let mut take_back = Vec::new();
         let ended: Vec<ShardId> = running
             .iter()
             .filter(|(_, r)| r.task.is_finished())
@@ -180,9 +192,9 @@ impl GroupWorker {
             let Some(r) = running.remove(&shard) else { continue };
             match r.task.await {
                 Ok(Exit::LeaseLost) => {
-                    // Another member has it: the group will tell us so too.
                     metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
                     tracing::info!(shard = %shard, counter = r.token.counter, "lease lost");
+                    take_back.push(shard);
                 }
                 outcome => {
                     match outcome {
@@ -222,7 +234,16 @@ impl GroupWorker {
                 tracing::info!(shard = %shard, counter = r.token.counter, "lease lost at renewal");
                 metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
                 r.cancel.cancel();
+                // Its reader must be done with the partition's queue before another opens it.
+                let _ = r.task.await;
+                take_back.push(shard);
             }
+        }
+        take_back.retain(|s| assigned.contains(s));
+        for (token, lease) in self.take_all(&take_back, ranges).await? {
+            tracing::info!(shard = %token.shard, counter = token.counter, "lease taken back: the group still assigns the shard here");
+            let range = ranges.get(&token.shard).copied();
+            running.insert(token.shard.clone(), Running::start(&self.shared, token, lease, range));
         }
         Ok(())
     }
