@@ -47,12 +47,12 @@ fn processor(c: &mut Criterion) {
                     if processor.pending() >= COMMIT_EVERY
                         && let Some((commit, counts)) = processor.take_commit(&token, false)
                     {
-                        processor.committed(commit.checkpoint.clone());
+                        processor.committed(&commit);
                         commits.push((commit, counts));
                     }
                 }
                 if let Some((commit, counts)) = processor.take_commit(&token, false) {
-                    processor.committed(commit.checkpoint.clone());
+                    processor.committed(&commit);
                     commits.push((commit, counts));
                 }
                 (processor, commits)

@@ -50,7 +50,7 @@ pub fn envelopes(events: &[GenEvent]) -> Vec<Envelope> {
         .iter()
         .filter_map(|e| match &e.truth {
             Truth::Valid(envelope) => Some(envelope.as_ref().clone()),
-            Truth::Invalid { .. } | Truth::Malformed => None,
+            Truth::Invalid { .. } | Truth::Malformed | Truth::Copy(_) => None,
         })
         .collect()
 }

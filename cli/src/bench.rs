@@ -411,7 +411,7 @@ async fn wait_committed(
     let mut shown = Instant::now();
     loop {
         let totals = warehouse.totals().await.context("reading the warehouse's totals")?;
-        let handled = (totals.aggregated + totals.dead_lettered()).max(0) as u64;
+        let handled = totals.read().max(0) as u64;
         if handled >= events {
             return Ok(());
         }

@@ -158,6 +158,12 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let secs = end_to_end.as_secs_f64();
     println!();
     println!("generated      {:>12}", thousands(expected.generated));
+    if expected.duplicates > 0 {
+        println!(
+            "  duplicates   {:>12} (copies of earlier events)",
+            thousands(expected.duplicates)
+        );
+    }
     println!("aggregated     {:>12}", thousands(totals.aggregated));
     report::print_dead_letters(&totals);
     println!(

@@ -1,6 +1,7 @@
 //! Summaries read from the warehouse.
 use crate::backends::Locations;
 use anyhow::Result;
+use inlet_generator::Expected;
 use inlet_rollup::{GameAgg, GameRow, ViewingAgg, ViewingRow};
 use inlet_seams::{Totals, Warehouse};
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
     let totals = warehouse.totals().await?;
     println!("aggregated     {:>12}", thousands(totals.aggregated));
     print_dead_letters(&totals);
+    print_accounting(&totals, None);
     print_top(warehouse.as_ref(), args.top).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -51,17 +53,33 @@ pub fn print_dead_letters(totals: &Totals) {
     }
 }
 
-/// Prints the accounting identity; `true` if it holds.
-pub fn print_accounting(generated: u64, totals: &Totals) -> bool {
-    let handled = totals.aggregated + totals.dead_lettered();
-    let ok = handled == generated as i64;
+/// Prints the duplicates and the accounting identity `read = aggregated + dead-lettered +
+/// duplicates`; with the generator's expectation, also that every distinct event generated
+/// is aggregated or dead-lettered. `true` if that holds (always without one).
+pub fn print_accounting(totals: &Totals, expected: Option<&Expected>) -> bool {
+    println!("duplicates     {:>12}", thousands(totals.duplicates));
     println!(
-        "accounting     generated = aggregated + dead-lettered: {} {} {} + {}  {}",
-        thousands(generated),
+        "accounting     read = aggregated + dead-lettered + duplicates: {} = {} + {} + {}",
+        thousands(totals.read()),
+        thousands(totals.aggregated),
+        thousands(totals.dead_lettered()),
+        thousands(totals.duplicates),
+    );
+    let Some(expected) = expected else { return true };
+    let handled = totals.aggregated + totals.dead_lettered();
+    let ok = handled == expected.unique() as i64;
+    println!(
+        "exactly once   distinct events generated = aggregated + dead-lettered: {} {} {} + {}  {}",
+        thousands(expected.unique()),
         if ok { "=" } else { "≠" },
         thousands(totals.aggregated),
         thousands(totals.dead_lettered()),
         if ok { "(holds)" } else { "(BROKEN)" }
+    );
+    println!(
+        "               duplicates: {} from the generator's copies, {} dropped",
+        thousands(expected.duplicates),
+        thousands(totals.duplicates)
     );
     ok
 }

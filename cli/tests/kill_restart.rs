@@ -54,7 +54,7 @@ fn wait_output(child: Child, limit: Duration) -> Output {
 
 async fn handled(w: &EmbeddedWarehouse) -> i64 {
     let t = w.totals().await.expect("totals");
-    t.aggregated + t.dead_lettered()
+    t.read()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,10 @@ pub struct WorkerConfig {
     pub idle_wait: Duration,
     /// Allowed lateness behind a shard's watermark.
     pub lateness: Lateness,
+    /// How much longer than the lateness (in event time behind the watermark) event ids are
+    /// remembered, so a copy that arrives that late is still called a duplicate rather than
+    /// late. Copies that could be aggregated are always recognised, whatever this is.
+    pub dedupe_retry_window: Duration,
     /// Event time limits of validation.
     pub limits: Limits,
     /// Where every raw record read is archived (durably before each commit), if anywhere.
@@ -50,6 +54,7 @@ impl WorkerConfig {
             read_batch: 1_000,
             idle_wait: Duration::from_millis(200),
             lateness: Lateness::default(),
+            dedupe_retry_window: Duration::from_millis(crate::processor::DEFAULT_RETRY_WINDOW_MS as u64),
             limits: Limits::default(),
             archive: None,
         }
@@ -59,6 +64,14 @@ impl WorkerConfig {
     pub fn with_archive(mut self, archive: Arc<dyn Archive>) -> Self {
         self.archive = Some(archive);
         self
+    }
+
+    /// The dedupe horizon: the allowed lateness plus the retry window.
+    pub fn horizon(&self) -> inlet_rollup::Horizon {
+        inlet_rollup::Horizon {
+            lateness: self.lateness,
+            retry_window_ms: i64::try_from(self.dedupe_retry_window.as_millis()).unwrap_or(i64::MAX),
+        }
     }
 
     /// With `failover` (and the renew interval a third of it).

@@ -6,6 +6,11 @@ pub const READ_TOTAL: &str = "inlet_consumer_records_read_total";
 pub const AGGREGATED_TOTAL: &str = "inlet_consumer_events_aggregated_total";
 /// Events dead-lettered, counted at commit (label `kind`).
 pub const DEAD_LETTERED_TOTAL: &str = "inlet_consumer_events_dead_lettered_total";
+/// Copies of events already counted (same event id, same shard lineage), dropped before
+/// they touch a rollup; counted at commit.
+pub const DUPLICATES_TOTAL: &str = "inlet_consumer_events_duplicate_total";
+/// Event ids a shard task remembers for dedupe (label `shard`), set at each commit.
+pub const DEDUPE_IDS: &str = "inlet_consumer_dedupe_ids";
 /// Commits made (label `outcome`: ok, lease_lost, error).
 pub const COMMITS_TOTAL: &str = "inlet_consumer_commits_total";
 /// Time a commit took.

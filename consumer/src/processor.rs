@@ -3,10 +3,15 @@
 //! No I/O and no clock: every decision depends on the records' order alone, so
 //! processing the same records from the same state always gives the same commit.
 //!
+//! Each event whose id and event time are intact is looked up in the shard's remembered ids
+//! ([`Dedupe`]) before it touches a rollup: a copy of an event already aggregated or
+//! dead-lettered is dropped and counted as a duplicate. So `read = aggregated +
+//! dead-lettered + duplicates`, and the remembered ids are committed with the checkpoint.
+//!
 //! Given the shard's hash-key range, user records of KPL aggregates whose hash key is
 //! outside it are counted (and logged at debug level) but processed like any other: unlike
 //! the KCL, which drops them.
-use inlet_rollup::{Applied, Lateness, ShardRollup};
+use inlet_rollup::{Applied, Dedupe, Horizon, Lateness, Seen, ShardRollup};
 use inlet_schemas::events::Envelope;
 use inlet_schemas::{kpl, validate};
 use inlet_seams::{Checkpoint, DeadLetter, DeadLetterKind, HashKeyRange, LeaseToken, Record, ShardCommit, ShardId};
@@ -21,6 +26,8 @@ pub struct CommitCounts {
     pub aggregated: u64,
     /// Dead letters by kind, in [`DeadLetterKind::ALL`] order.
     pub dead: [u64; DeadLetterKind::ALL.len()],
+    /// Copies of events already counted, dropped.
+    pub duplicates: u64,
 }
 
 /// Where a user record sits: its stream record, its index inside, its own partition key.
@@ -38,6 +45,11 @@ struct Letter {
     reason: String,
 }
 
+/// How long, in ms of event time beyond the allowed lateness, ids are remembered by
+/// default: covers the producer's record TTL (2 minutes) and an emitter client's retries
+/// (8 attempts, backoff up to 30 s).
+pub const DEFAULT_RETRY_WINDOW_MS: i64 = 5 * 60_000;
+
 /// Processes one shard's records.
 #[derive(Debug)]
 pub struct RecordProcessor {
@@ -51,6 +63,7 @@ pub struct RecordProcessor {
     counts: CommitCounts,
     hash_range: Option<HashKeyRange>,
     outside_range: u64,
+    dedupe: Option<Dedupe>,
 }
 
 impl RecordProcessor {
@@ -73,7 +86,23 @@ impl RecordProcessor {
             counts: CommitCounts::default(),
             hash_range: None,
             outside_range: 0,
+            dedupe: Some(Dedupe::new(Horizon {
+                lateness,
+                retry_window_ms: DEFAULT_RETRY_WINDOW_MS,
+            })),
         }
+    }
+
+    /// With this dedupe state (restored from the shard's last commit), or none at all
+    /// (every copy counted: only for measuring what dedupe costs).
+    pub fn with_dedupe(mut self, dedupe: Option<Dedupe>) -> Self {
+        self.dedupe = dedupe;
+        self
+    }
+
+    /// The dedupe state, if dedupe is on.
+    pub fn dedupe(&self) -> Option<&Dedupe> {
+        self.dedupe.as_ref()
     }
 
     /// Checking the user records of KPL aggregates against the shard's hash-key range
@@ -180,7 +209,17 @@ impl RecordProcessor {
 
     fn event(&mut self, at: At<'_>, event: Envelope, data: &bytes::Bytes) {
         let app_id = event.emitter.as_ref().map(|e| e.app_id.clone());
-        if let Err(invalid) = validate::validate(&event, &self.limits) {
+        let validated = validate::validate(&event, &self.limits);
+        // Only an id with a trusted event time can be remembered: the time places it.
+        let identity = match &validated {
+            Ok(()) => true,
+            Err(invalid) => invalid.identity_intact(),
+        };
+        if identity && self.is_duplicate(&event) {
+            self.counts.duplicates += 1;
+            return;
+        }
+        if let Err(invalid) = validated {
             let field = Some(invalid.first().field.to_owned());
             let letter = Letter {
                 kind: DeadLetterKind::Invalid,
@@ -216,6 +255,15 @@ impl RecordProcessor {
                 self.dead(at, letter, app_id, data.clone());
             }
         }
+    }
+
+    /// Looks the event's id up (remembering it when new). The watermark is the one before
+    /// the event, as for lateness.
+    fn is_duplicate(&mut self, event: &Envelope) -> bool {
+        let (Some(dedupe), Some(id)) = (self.dedupe.as_mut(), validate::uuid_v7_bits(&event.event_id)) else {
+            return false;
+        };
+        dedupe.check(id, event.event_time_ms, self.rollup.watermark_ms()) == Seen::Duplicate
     }
 
     fn covered(&self, record: &Record, sub: u32) -> bool {
@@ -256,21 +304,31 @@ impl RecordProcessor {
         }
         let checkpoint = self.checkpoint.clone();
         let (viewing, games) = self.rollup.take_dirty();
+        let watermark_ms = self.rollup.watermark_ms();
         let commit = ShardCommit {
             token: token.clone(),
             checkpoint,
-            watermark_ms: self.rollup.watermark_ms(),
+            watermark_ms,
             viewing,
             games,
             dead_letters: std::mem::take(&mut self.dead_letters),
+            seen: self
+                .dedupe
+                .as_mut()
+                .map(|d| d.take_commit(watermark_ms))
+                .unwrap_or_default(),
             shard_end,
         };
         Some((commit, std::mem::take(&mut self.counts)))
     }
 
-    /// Records that the last taken commit is durable: closed windows can be forgotten.
-    pub fn committed(&mut self, checkpoint: Option<Checkpoint>) {
-        self.committed = checkpoint;
+    /// Records that the last taken commit is durable: closed windows and ids behind the
+    /// horizon can be forgotten.
+    pub fn committed(&mut self, commit: &ShardCommit) {
+        self.committed = commit.checkpoint.clone();
         self.rollup.evict_closed();
+        if let Some(d) = self.dedupe.as_mut() {
+            d.committed(&commit.seen);
+        }
     }
 }

@@ -4,7 +4,7 @@ use crate::config::WorkerConfig;
 use crate::metrics as m;
 use crate::processor::RecordProcessor;
 use crate::stats::ConsumerStats;
-use inlet_rollup::ShardRollup;
+use inlet_rollup::{Dedupe, ShardRollup};
 use inlet_seams::error_chain;
 use inlet_seams::{
     DeadLetterKind, HashKeyRange, Lease, LeaseToken, ShardReader, StartPosition, StreamError, StreamReader, Warehouse,
@@ -93,13 +93,15 @@ async fn run_inner(
     let from_minute = cfg.lateness.first_open_minute(lease.watermark_ms);
     let (viewing, games) = shared.warehouse.shard_partials(&shard, from_minute).await?;
     let rollup = ShardRollup::restore(cfg.lateness, lease.watermark_ms, viewing, games);
+    let dedupe = restore_dedupe(shared, &lease).await?;
     let start = lease
         .checkpoint
         .as_ref()
         .map_or(StartPosition::TrimHorizon, |c| c.resume_position());
     tracing::info!(shard = %shard, checkpoint = ?lease.checkpoint, counter = token.counter, "shard started");
     let mut processor = RecordProcessor::new(shard.clone(), rollup, lease.checkpoint, cfg.limits, cfg.lateness)
-        .with_hash_range(hash_range);
+        .with_hash_range(hash_range)
+        .with_dedupe(Some(dedupe));
     let mut archive = match &cfg.archive {
         Some(a) => Some(
             a.open_shard(&shard)
@@ -164,6 +166,25 @@ async fn run_inner(
     Ok(Exit::Stopped)
 }
 
+/// The shard's remembered event ids as of its last commit. A shard that has not started
+/// yet (no checkpoint) also takes its parents' ids: a copy of an event its parent counted
+/// is still a duplicate here. Its parents are finished (a lease is only taken then) and their
+/// ids stay stored until this shard has started, so they are all there.
+async fn restore_dedupe(shared: &Shared, lease: &Lease) -> Result<Dedupe, Failure> {
+    let horizon = shared.config.horizon();
+    let first = horizon.first_minute(lease.watermark_ms);
+    let own = shared.warehouse.shard_seen(&lease.shard, first).await?;
+    let mut inherited = Vec::new();
+    if !lease.has_started() {
+        for parent in &lease.parents {
+            inherited.extend(shared.warehouse.shard_seen(parent, first).await?.ids);
+        }
+    }
+    let dedupe = Dedupe::restore(horizon, lease.watermark_ms, own.ids, inherited, own.duplicates);
+    tracing::debug!(shard = %lease.shard, ids = dedupe.remembered(), "dedupe state restored");
+    Ok(dedupe)
+}
+
 async fn pause(cancel: &CancellationToken, d: Duration) {
     tokio::select! {
         () = cancel.cancelled() => {}
@@ -205,11 +226,17 @@ async fn commit(
                     metrics::counter!(m::DEAD_LETTERED_TOTAL, "kind" => kind.as_str()).increment(n);
                 }
             }
-            shared.stats.add_commit(counts.aggregated, &counts.dead);
+            if counts.duplicates > 0 {
+                metrics::counter!(m::DUPLICATES_TOTAL).increment(counts.duplicates);
+            }
+            shared.stats.add_commit(&counts);
             if let Some(c) = &commit.checkpoint {
                 reader.committed(c).await;
             }
-            processor.committed(commit.checkpoint);
+            processor.committed(&commit);
+            if let Some(d) = processor.dedupe() {
+                metrics::gauge!(m::DEDUPE_IDS, "shard" => token.shard.0.clone()).set(d.remembered() as f64);
+            }
             Ok(())
         }
         Err(e) => {

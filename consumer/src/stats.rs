@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub struct ConsumerStats {
     aggregated: AtomicU64,
     dead: [AtomicU64; DeadLetterKind::ALL.len()],
+    duplicates: AtomicU64,
     commits: AtomicU64,
 }
 
@@ -17,23 +18,26 @@ pub struct StatsSnapshot {
     pub aggregated: u64,
     /// Events dead-lettered, by kind (in [`DeadLetterKind::ALL`] order).
     pub dead_lettered: [u64; DeadLetterKind::ALL.len()],
+    /// Copies of events already counted, dropped.
+    pub duplicates: u64,
     /// Commits.
     pub commits: u64,
 }
 
 impl StatsSnapshot {
-    /// Every event handled.
+    /// Every event read and handled: aggregated, dead-lettered or dropped as a duplicate.
     pub fn handled(&self) -> u64 {
-        self.aggregated + self.dead_lettered.iter().sum::<u64>()
+        self.aggregated + self.dead_lettered.iter().sum::<u64>() + self.duplicates
     }
 }
 
 impl ConsumerStats {
-    pub(crate) fn add_commit(&self, aggregated: u64, dead: &[u64; DeadLetterKind::ALL.len()]) {
-        self.aggregated.fetch_add(aggregated, Relaxed);
-        for (slot, n) in self.dead.iter().zip(dead) {
+    pub(crate) fn add_commit(&self, counts: &crate::processor::CommitCounts) {
+        self.aggregated.fetch_add(counts.aggregated, Relaxed);
+        for (slot, n) in self.dead.iter().zip(&counts.dead) {
             slot.fetch_add(*n, Relaxed);
         }
+        self.duplicates.fetch_add(counts.duplicates, Relaxed);
         self.commits.fetch_add(1, Relaxed);
     }
 
@@ -46,6 +50,7 @@ impl ConsumerStats {
         StatsSnapshot {
             aggregated: self.aggregated.load(Relaxed),
             dead_lettered,
+            duplicates: self.duplicates.load(Relaxed),
             commits: self.commits.load(Relaxed),
         }
     }

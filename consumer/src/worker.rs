@@ -235,6 +235,7 @@ impl Worker {
                 continue; // taken from us again already
             };
             let range = state.ranges.get(&token.shard).copied();
+            let lease = inlet_seams::lease::inherit_watermark(lease, &leases);
             state
                 .running
                 .insert(token.shard.clone(), Running::start(&self.shared, token, lease, range));

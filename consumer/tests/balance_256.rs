@@ -26,7 +26,8 @@ use inlet_generator::{Expected, GenEvent, Generator, GeneratorConfig};
 use inlet_producer::{Producer, ProducerConfig, ShardMap};
 use inlet_rollup::{GameRow, ViewingRow};
 use inlet_seams::{
-    Checkpoint, DeadLetter, LeaseStore, ShardCommit, ShardId, StreamWriter, Totals, Warehouse, WarehouseError,
+    Checkpoint, DeadLetter, LeaseStore, ShardCommit, ShardId, StoredSeen, StreamWriter, Totals, Warehouse,
+    WarehouseError,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -120,6 +121,19 @@ impl Warehouse for Recording {
         Self: 'async_trait,
     {
         self.inner.shard_partials(shard, from_minute)
+    }
+
+    fn shard_seen<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        shard: &'life1 ShardId,
+        from_minute: i64,
+    ) -> Fut<'async_trait, StoredSeen>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.shard_seen(shard, from_minute)
     }
 
     fn viewing_rollups<'life0, 'async_trait>(&'life0 self, from: i64, to: i64) -> Fut<'async_trait, Vec<ViewingRow>>
@@ -395,7 +409,7 @@ async fn leases_balance_over_256_shards_and_a_joining_worker_takes_its_share() {
     loop {
         pool.assert_running();
         let t = observer.totals().await.unwrap();
-        let handled = t.aggregated + t.dead_lettered();
+        let handled = t.read();
         if handled >= total as i64 {
             break;
         }

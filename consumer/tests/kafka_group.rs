@@ -62,7 +62,7 @@ fn group_worker(stream: &Arc<KafkaStream>, warehouse: Arc<EmbeddedWarehouse>, id
 
 async fn handled(w: &EmbeddedWarehouse) -> i64 {
     let t = w.totals().await.unwrap();
-    t.aggregated + t.dead_lettered()
+    t.read()
 }
 
 /// Waits until the offsets the group committed to Kafka (after the warehouse, for lag tools)

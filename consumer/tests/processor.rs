@@ -19,6 +19,7 @@ use inlet_seams::{
     hash_key,
 };
 use prost::Message;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// 2026-01-01T00:00:00Z.
 const T0: i64 = 1_767_225_600_000;
@@ -57,10 +58,16 @@ fn checkpoint(sequence: u64, sub_sequence: u32) -> Checkpoint {
     }
 }
 
-/// A valid PLAY_START of `title` at `t`.
+/// A fresh UUIDv7 (distinct within the test binary).
+fn new_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("01890a5d-ac96-774b-bcce-{:012x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A valid PLAY_START of `title` at `t`, with an id of its own.
 fn event(title: &str, t: i64) -> Envelope {
     Envelope {
-        event_id: "01890a5d-ac96-774b-bcce-b302099a8057".into(),
+        event_id: new_id(),
         event_time_ms: t,
         receive_time_ms: t,
         emitter: Some(Emitter {
@@ -177,7 +184,8 @@ fn valid_events_are_aggregated() {
         CommitCounts {
             read: 4,
             aggregated: 4,
-            dead: [0; 4]
+            dead: [0; 4],
+            duplicates: 0,
         }
     );
     assert_eq!(
@@ -268,7 +276,8 @@ fn truncated_and_empty_aggregates_are_corrupt_records() {
         CommitCounts {
             read: 2,
             aggregated: 0,
-            dead: [2, 0, 0, 0]
+            dead: [2, 0, 0, 0],
+            duplicates: 0,
         }
     );
     assert_eq!(commit.checkpoint, Some(checkpoint(2, 0)));
@@ -300,7 +309,8 @@ fn garbage_user_record_is_malformed() {
         CommitCounts {
             read: 3,
             aggregated: 2,
-            dead: [0, 1, 0, 0]
+            dead: [0, 1, 0, 0],
+            duplicates: 0,
         }
     );
     assert_eq!(commit.checkpoint, Some(checkpoint(5, 2)));
@@ -363,7 +373,8 @@ fn invalid_event_is_filed_under_its_first_field() {
         CommitCounts {
             read: 2,
             aggregated: 1,
-            dead: [0, 0, 1, 0]
+            dead: [0, 0, 1, 0],
+            duplicates: 0,
         }
     );
 }
@@ -404,7 +415,8 @@ fn late_event_is_filed_under_event_time() {
         CommitCounts {
             read: 3,
             aggregated: 2,
-            dead: [0, 0, 0, 1]
+            dead: [0, 0, 0, 1],
+            duplicates: 0,
         }
     );
     assert_eq!(commit.watermark_ms, Some(T0 + 600_000));
@@ -484,7 +496,7 @@ fn checkpoint_after_each_record_is_its_last_user_record() {
                 sub_sequence: *last_sub
             })
         );
-        p.committed(commit.checkpoint);
+        p.committed(&commit);
         assert!(!p.has_pending());
     }
 }
@@ -512,7 +524,8 @@ fn restored_processor_skips_what_the_checkpoint_covers() {
         CommitCounts {
             read: 3,
             aggregated: 3,
-            dead: [0; 4]
+            dead: [0; 4],
+            duplicates: 0,
         }
     );
     assert_eq!(
@@ -529,7 +542,7 @@ fn records_read_again_after_a_commit_are_skipped() {
     let r1 = aggregate(1, &[enc(&event("a", T0)), enc(&event("b", T0))]);
     p.process(&r1);
     let (commit, _) = take(&mut p);
-    p.committed(commit.checkpoint);
+    p.committed(&commit);
     // A reader resuming at the checkpoint hands the same record again.
     p.process(&r1);
     assert_eq!(p.pending(), 0);
@@ -557,7 +570,7 @@ fn committed_then_take_commit_is_none() {
     let mut p = processor();
     p.process(&aggregate(1, &[enc(&event("a", T0))]));
     let (commit, _) = take(&mut p);
-    p.committed(commit.checkpoint.clone());
+    p.committed(&commit);
     assert!(!p.has_pending());
     assert!(p.take_commit(&token(), false).is_none());
     // New records after the commit make a new one, with only their rows and counts.
@@ -573,7 +586,7 @@ fn rows_are_cumulative_across_commits() {
     let mut p = processor();
     p.process(&aggregate(1, &[enc(&event("a", T0)), enc(&event("a", T0 + 1))]));
     let (commit, _) = take(&mut p);
-    p.committed(commit.checkpoint);
+    p.committed(&commit);
     p.process(&aggregate(2, &[enc(&event("a", T0 + 2))]));
     let (commit, counts) = take(&mut p);
     // The whole partial row of the touched window, not just the new event.
@@ -659,7 +672,8 @@ fn user_records_outside_the_shard_range_are_processed_and_counted() {
         CommitCounts {
             read: 9,
             aggregated: 8,
-            dead: [0, 1, 0, 0]
+            dead: [0, 1, 0, 0],
+            duplicates: 0,
         },
         "records outside the range are not dropped"
     );
@@ -672,7 +686,7 @@ fn user_records_outside_the_shard_range_are_processed_and_counted() {
     assert_eq!(commit.dead_letters[0].partition_key, inside);
     assert_eq!(commit.checkpoint, Some(checkpoint(2, 0)));
     // The count is cumulative: not reset by a commit.
-    p.committed(commit.checkpoint);
+    p.committed(&commit);
     assert_eq!(p.outside_range(), 4);
 }
 
@@ -707,4 +721,94 @@ fn user_records_the_checkpoint_covers_are_not_counted_again() {
     p.process(&record);
     assert_eq!(p.outside_range(), 1);
     assert_eq!(take(&mut p).1.read, 1);
+}
+
+/// A copy of an event already aggregated is dropped before it touches a rollup, and counted:
+/// read = aggregated + dead-lettered + duplicates. An invalid event is remembered too (its copy
+/// is a duplicate, not a second dead letter) unless its id or time is what is wrong.
+#[test]
+fn copies_are_duplicates_and_counted() {
+    let mut p = processor();
+    let play = event("t1", T0);
+    let mut invalid = event("t1", T0);
+    if let Some(Body::Viewing(v)) = invalid.body.as_mut() {
+        v.title_id.clear();
+    }
+    let mut bad_id = event("t1", T0);
+    bad_id.event_id = "not-a-uuid".into();
+    let users = [
+        enc(&play),
+        enc(&invalid),
+        enc(&bad_id),
+        enc(&play),
+        enc(&invalid),
+        enc(&bad_id),
+    ];
+    p.process(&aggregate(1, &users));
+    p.process(&aggregate(2, &[enc(&play)]));
+    let (commit, counts) = p.take_commit(&token(), false).unwrap();
+    assert_eq!(counts.read, 7);
+    assert_eq!(counts.aggregated, 1);
+    assert_eq!(counts.duplicates, 3);
+    assert_eq!(
+        counts.dead[2], 3,
+        "the invalid event once, the two with a bad id each time"
+    );
+    assert_eq!(commit.viewing.len(), 1);
+    assert_eq!(commit.viewing[0].agg.plays, 1);
+    assert_eq!(commit.seen.duplicates, Some(3));
+    let remembered: usize = commit.seen.added.iter().map(|s| s.ids.len()).sum();
+    assert_eq!(remembered, 2, "the play and the invalid event");
+}
+
+/// The dedupe state travels with the commit: a new owner restored from it drops a copy of an
+/// event its predecessor counted (the copy arriving after a crash, a steal or a retry).
+#[test]
+fn a_restored_shard_still_knows_its_ids() {
+    use inlet_rollup::{Dedupe, Horizon};
+    let horizon = Horizon {
+        lateness: Lateness::default(),
+        retry_window_ms: 5 * 60_000,
+    };
+    let play = event("t1", T0);
+    let mut p = processor();
+    p.process(&aggregate(1, &[enc(&play)]));
+    let (commit, _) = p.take_commit(&token(), false).unwrap();
+    let dedupe = Dedupe::restore(horizon, commit.watermark_ms, commit.seen.added.clone(), [], 0);
+    let rollup = ShardRollup::restore(Lateness::default(), commit.watermark_ms, commit.viewing.clone(), []);
+    let mut next = RecordProcessor::new(
+        shard(),
+        rollup,
+        commit.checkpoint.clone(),
+        Limits::default(),
+        Lateness::default(),
+    )
+    .with_dedupe(Some(dedupe));
+    next.process(&aggregate(2, &[enc(&play), enc(&event("t1", T0 + 1))]));
+    let (commit, counts) = next.take_commit(&token(), false).unwrap();
+    assert_eq!((counts.aggregated, counts.duplicates), (1, 1));
+    assert_eq!(commit.viewing[0].agg.plays, 2);
+}
+
+/// A copy read once the watermark has moved past its minute by more than lateness + retry
+/// window is not remembered any more: it is dead-lettered as late, never aggregated twice.
+#[test]
+fn a_copy_beyond_the_horizon_is_late() {
+    let play = event("t1", T0);
+    let mut p = processor();
+    p.process(&aggregate(1, &[enc(&play), enc(&event("t2", T0 + 11 * 60_000))]));
+    p.process(&aggregate(2, &[enc(&play)]));
+    let (_, counts) = p.take_commit(&token(), false).unwrap();
+    assert_eq!((counts.aggregated, counts.duplicates), (2, 0));
+    assert_eq!(counts.dead[3], 1, "late");
+}
+
+/// With dedupe off (only for measuring its cost), every copy counts.
+#[test]
+fn without_dedupe_every_copy_counts() {
+    let play = event("t1", T0);
+    let mut p = processor().with_dedupe(None);
+    p.process(&aggregate(1, &[enc(&play), enc(&play)]));
+    let (_, counts) = p.take_commit(&token(), false).unwrap();
+    assert_eq!((counts.aggregated, counts.duplicates), (2, 0));
 }

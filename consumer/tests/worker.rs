@@ -54,7 +54,7 @@ async fn consume(
     let warehouse = EmbeddedWarehouse::open(warehouse_path).await.unwrap();
     for _ in 0..600 {
         let t = warehouse.totals().await.unwrap();
-        if t.aggregated + t.dead_lettered() >= events as i64 {
+        if t.read() >= events as i64 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -102,6 +102,7 @@ async fn warehouse(dir: &std::path::Path) -> Arc<EmbeddedWarehouse> {
             viewing,
             games: vec![],
             dead_letters: vec![],
+            seen: Default::default(),
             shard_end: false,
         })
         .await

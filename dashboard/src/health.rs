@@ -36,6 +36,7 @@ struct Point {
     at_ms: i64,
     aggregated: i64,
     dead_lettered: i64,
+    duplicates: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -62,12 +63,14 @@ pub struct Rates {
     pub at_ms: i64,
     /// Its length, seconds.
     pub seconds: f64,
-    /// Events read and committed (aggregated + dead-lettered) per second.
+    /// Events read and committed (aggregated + dead-lettered + duplicates) per second.
     pub in_per_s: f64,
     /// Events aggregated into rollups per second.
     pub out_per_s: f64,
     /// Events dead-lettered per second.
     pub dead_lettered_per_s: f64,
+    /// Copies of events already counted, dropped per second.
+    pub duplicates_per_s: f64,
 }
 
 /// Dead letters of one kind and field.
@@ -117,6 +120,11 @@ pub struct HealthReport {
     pub aggregated: i64,
     /// Events dead-lettered.
     pub dead_lettered: i64,
+    /// Copies of events already counted, dropped (`read = aggregated + dead_lettered +
+    /// duplicates`).
+    pub duplicates: i64,
+    /// Every event read.
+    pub read: i64,
     /// Dead letters by kind and field.
     pub dead_letters: Vec<DeadLetterCount>,
     /// Rates over the last ten seconds or so (`null` until two samples).
@@ -150,6 +158,7 @@ impl History {
             at_ms: sample.at_ms,
             aggregated: sample.totals.aggregated,
             dead_lettered: sample.totals.dead_lettered(),
+            duplicates: sample.totals.duplicates,
         });
         for lease in &sample.leases {
             let seen = self.checkpoints.get(&lease.shard);
@@ -214,6 +223,8 @@ impl History {
                 .map(|(_, e)| e.clone()),
             aggregated: totals.map_or(0, |t| t.aggregated),
             dead_lettered: totals.map_or(0, Totals::dead_lettered),
+            duplicates: totals.map_or(0, |t| t.duplicates),
+            read: totals.map_or(0, Totals::read),
             dead_letters: totals
                 .map(|t| {
                     t.dead_letters
@@ -267,16 +278,18 @@ fn rates(a: &Point, b: &Point) -> Option<Rates> {
     let ms = b.at_ms - a.at_ms;
     let out = b.aggregated - a.aggregated;
     let dead = b.dead_lettered - a.dead_lettered;
-    if ms <= 0 || out < 0 || dead < 0 {
+    let duplicates = b.duplicates - a.duplicates;
+    if ms <= 0 || out < 0 || dead < 0 || duplicates < 0 {
         return None;
     }
     let seconds = ms as f64 / 1000.0;
     Some(Rates {
         at_ms: b.at_ms,
         seconds,
-        in_per_s: (out + dead) as f64 / seconds,
+        in_per_s: (out + dead + duplicates) as f64 / seconds,
         out_per_s: out as f64 / seconds,
         dead_lettered_per_s: dead as f64 / seconds,
+        duplicates_per_s: duplicates as f64 / seconds,
     })
 }
 
@@ -308,6 +321,7 @@ mod tests {
             totals: Totals {
                 aggregated,
                 dead_letters: vec![(DeadLetterKind::Late, Some("event_time_ms".into()), late)],
+                duplicates: 0,
             },
             leases,
         }

@@ -153,16 +153,26 @@ impl LeaseStore for EmbeddedWarehouse {
         let deleted = self
             .conn
             .call(move |c| {
-                c.prepare_cached(
-                    "DELETE FROM leases
-                      WHERE shard_id = ?1 AND finished <> 0 AND (owner IS NULL OR expires_at_ms <= ?2)
-                        AND EXISTS (SELECT 1 FROM leases c
-                                     WHERE instr(',' || c.parents || ',', ',' || ?1 || ',') > 0)
-                        AND NOT EXISTS (SELECT 1 FROM leases c
-                                         WHERE instr(',' || c.parents || ',', ',' || ?1 || ',') > 0
-                                           AND c.checkpoint_seq IS NULL AND c.finished = 0)",
-                )?
-                .execute(params![sid, now_ms])
+                let tx = c.transaction()?;
+                let n = tx
+                    .prepare_cached(
+                        "DELETE FROM leases
+                          WHERE shard_id = ?1 AND finished <> 0 AND (owner IS NULL OR expires_at_ms <= ?2)
+                            AND EXISTS (SELECT 1 FROM leases c
+                                         WHERE instr(',' || c.parents || ',', ',' || ?1 || ',') > 0)
+                            AND NOT EXISTS (SELECT 1 FROM leases c
+                                             WHERE instr(',' || c.parents || ',', ',' || ?1 || ',') > 0
+                                               AND c.checkpoint_seq IS NULL AND c.finished = 0)",
+                    )?
+                    .execute(params![sid, now_ms])?;
+                if n == 1 {
+                    // Its children copied its remembered ids at their first commit (they have
+                    // all started): the parent's copy goes with its lease.
+                    tx.prepare_cached("DELETE FROM seen_ids WHERE shard_id = ?1")?
+                        .execute([&sid])?;
+                }
+                tx.commit()?;
+                Ok(n)
             })
             .await
             .map_err(store_error("delete_finished"))?;

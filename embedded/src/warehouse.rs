@@ -4,12 +4,12 @@ use crate::db::{self, Shared, boxed};
 use async_trait::async_trait;
 use bytes::Bytes;
 use inlet_rollup::row::{merge_games, merge_viewing};
-use inlet_rollup::{GameAgg, GameRow, ViewingAgg, ViewingRow};
+use inlet_rollup::{GameAgg, GameRow, SeenIds, ViewingAgg, ViewingRow};
 use inlet_seams::{
-    DeadLetter, DeadLetterKind, SequenceNumber, ShardCommit, ShardId, Totals, Warehouse, WarehouseError,
+    DeadLetter, DeadLetterKind, SequenceNumber, ShardCommit, ShardId, StoredSeen, Totals, Warehouse, WarehouseError,
 };
 use inlet_sketches::{Hll, QuantileSketch};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use std::path::Path;
 
 const SCHEMA: &str = "
@@ -69,6 +69,19 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     partition_key TEXT NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (shard_id, sequence, sub_sequence)
+);
+-- The dedupe state: the event ids each shard remembers, one row per minute and commit that
+-- added some (16 big-endian bytes per id), keyed so a rewritten commit replaces its row.
+CREATE TABLE IF NOT EXISTS seen_ids (
+    shard_id TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    part TEXT NOT NULL,
+    ids BLOB NOT NULL,
+    PRIMARY KEY (shard_id, minute, part)
+);
+CREATE TABLE IF NOT EXISTS shard_duplicates (
+    shard_id TEXT PRIMARY KEY,
+    duplicates INTEGER NOT NULL
 );
 ";
 
@@ -191,9 +204,32 @@ fn commit_tx(c: &mut rusqlite::Connection, commit: &ShardCommit) -> rusqlite::Re
                 &d.data[..]
             ])?;
         }
+        write_seen(&tx, commit)?;
     }
     tx.commit()?;
     Ok(true)
+}
+
+fn write_seen(tx: &rusqlite::Transaction<'_>, commit: &ShardCommit) -> rusqlite::Result<()> {
+    let shard = commit.token.shard.as_str();
+    let seen = &commit.seen;
+    if let Some(before) = seen.forget_before_minute {
+        tx.prepare_cached("DELETE FROM seen_ids WHERE shard_id = ?1 AND minute < ?2")?
+            .execute(params![shard, before])?;
+    }
+    if !seen.added.is_empty() {
+        let part = commit.seen_part();
+        let mut st =
+            tx.prepare_cached("INSERT OR REPLACE INTO seen_ids (shard_id, minute, part, ids) VALUES (?1, ?2, ?3, ?4)")?;
+        for ids in &seen.added {
+            st.execute(params![shard, ids.minute, part, ids.to_bytes()])?;
+        }
+    }
+    if let Some(n) = seen.duplicates {
+        tx.prepare_cached("INSERT OR REPLACE INTO shard_duplicates (shard_id, duplicates) VALUES (?1, ?2)")?
+            .execute(params![shard, n as i64])?;
+    }
+    Ok(())
 }
 
 /// The raw columns of a viewing partial, before its sketches are decoded.
@@ -356,6 +392,37 @@ impl Warehouse for EmbeddedWarehouse {
         ))
     }
 
+    async fn shard_seen(&self, shard: &ShardId, from_minute: i64) -> Result<StoredSeen, WarehouseError> {
+        let sid = shard.0.clone();
+        let (parts, duplicates) = self
+            .conn
+            .call(move |c| {
+                let parts = c
+                    .prepare_cached("SELECT minute, ids FROM seen_ids WHERE shard_id = ?1 AND minute >= ?2")?
+                    .query_map(params![sid, from_minute], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let duplicates: Option<i64> = c
+                    .prepare_cached("SELECT duplicates FROM shard_duplicates WHERE shard_id = ?1")?
+                    .query_row([&sid], |r| r.get(0))
+                    .optional()?;
+                Ok((parts, duplicates.unwrap_or(0)))
+            })
+            .await
+            .map_err(db_error("read remembered event ids"))?;
+        let ids = parts
+            .into_iter()
+            .map(|(minute, b)| {
+                SeenIds::from_bytes(minute, &b).ok_or_else(|| WarehouseError::corrupt("remembered event ids", "length"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(StoredSeen {
+            ids,
+            duplicates: duplicates as u64,
+        })
+    }
+
     async fn viewing_rollups(&self, from_minute: i64, to_minute: i64) -> Result<Vec<ViewingRow>, WarehouseError> {
         Ok(merge_viewing(
             self.viewing_where(RANGE, (String::new(), from_minute, to_minute))
@@ -370,7 +437,7 @@ impl Warehouse for EmbeddedWarehouse {
     }
 
     async fn totals(&self) -> Result<Totals, WarehouseError> {
-        let (aggregated, rows) = self
+        let (aggregated, rows, duplicates) = self
             .conn
             .call(|c| {
                 let aggregated: i64 = c.query_row(
@@ -391,11 +458,15 @@ impl Warehouse for EmbeddedWarehouse {
                         ))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok((aggregated, rows))
+                let duplicates: i64 =
+                    c.query_row("SELECT COALESCE(SUM(duplicates), 0) FROM shard_duplicates", [], |r| {
+                        r.get(0)
+                    })?;
+                Ok((aggregated, rows, duplicates))
             })
             .await
             .map_err(db_error("totals"))?;
-        Totals::from_stored(aggregated, rows)
+        Totals::from_stored(aggregated, rows, duplicates)
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, WarehouseError> {

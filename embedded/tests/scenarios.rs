@@ -36,6 +36,13 @@ async fn lease_cleanup() {
 }
 
 #[tokio::test]
+async fn warehouse_dedupe_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = EmbeddedWarehouse::open(&dir.path().join("warehouse.db")).await.unwrap();
+    scenarios::warehouse_dedupe_state(&w).await;
+}
+
+#[tokio::test]
 async fn warehouse_commits() {
     let dir = tempfile::tempdir().unwrap();
     let w = EmbeddedWarehouse::open(&dir.path().join("warehouse.db")).await.unwrap();

@@ -4,18 +4,28 @@
 //! generator made and adds up what each rollup column means (the contract in
 //! `docs/architecture.md`), so the two can disagree when one of them is wrong. Lateness
 //! depends on each shard's record order, so the caller says which shard each event goes to.
+//!
+//! Copies ([`Truth::Copy`]) follow the dedupe contract: a copy whose minute is not before
+//! `minute(watermark - lateness - retry window)` of its shard is a duplicate (its original,
+//! on the same shard and earlier, was remembered then); an older one is late.
 use crate::workload::{GenEvent, Truth};
 use inlet_rollup::row::{GameAgg, GameRow, ViewingAgg, ViewingRow};
 use inlet_schemas::events::{envelope::Body, gameplay, viewing};
 use std::collections::BTreeMap;
 
+/// The consumer's default dedupe retry window, ms.
+pub const DEFAULT_RETRY_WINDOW_MS: i64 = 5 * 60_000;
+
 /// Expected results.
 #[derive(Debug, Clone)]
 pub struct Expected {
     lateness_ms: i64,
+    retry_window_ms: i64,
     watermarks: Vec<Option<i64>>,
-    /// Events generated.
+    /// Records generated (copies included).
     pub generated: u64,
+    /// Copies that must be dropped as duplicates.
+    pub duplicates: u64,
     /// Events that must be aggregated.
     pub aggregated: u64,
     /// Dead letters that must be filed, by kind name and field.
@@ -40,13 +50,26 @@ impl Expected {
     pub fn new(shards: usize, lateness_ms: i64) -> Self {
         Self {
             lateness_ms,
+            retry_window_ms: DEFAULT_RETRY_WINDOW_MS,
             watermarks: vec![None; shards],
             generated: 0,
+            duplicates: 0,
             aggregated: 0,
             dead: BTreeMap::new(),
             viewing: BTreeMap::new(),
             games: BTreeMap::new(),
         }
+    }
+
+    /// With the consumer's dedupe retry window (default 5 minutes).
+    pub fn with_retry_window_ms(mut self, ms: i64) -> Self {
+        self.retry_window_ms = ms;
+        self
+    }
+
+    /// Distinct events generated (copies not counted).
+    pub fn unique(&self) -> u64 {
+        self.generated - self.duplicates
     }
 
     /// All dead letters.
@@ -61,6 +84,7 @@ impl Expected {
             Truth::Malformed => return *self.dead.entry(("malformed", None)).or_default() += 1,
             Truth::Invalid { field } => return *self.dead.entry(("invalid", Some(field))).or_default() += 1,
             Truth::Valid(e) => e,
+            Truth::Copy(e) => return self.observe_copy(e.event_time_ms, shard),
         };
         let t = e.event_time_ms;
         let watermark = &mut self.watermarks[shard];
@@ -115,6 +139,17 @@ impl Expected {
                 }
             }
             None => {}
+        }
+    }
+
+    fn observe_copy(&mut self, t: i64, shard: usize) {
+        let remembered_from = self.watermarks[shard].map_or(i64::MIN, |w| {
+            (w - self.lateness_ms - self.retry_window_ms).div_euclid(60_000)
+        });
+        if t.div_euclid(60_000) >= remembered_from {
+            self.duplicates += 1;
+        } else {
+            *self.dead.entry(("late", Some("event_time_ms"))).or_default() += 1;
         }
     }
 

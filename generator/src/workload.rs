@@ -36,6 +36,12 @@ pub struct GeneratorConfig {
     pub start_ms: i64,
     /// Mean simulated time between two events, microseconds.
     pub mean_gap_us: u64,
+    /// Share of valid events sent a second time, the same bytes with the same id, as a
+    /// retrying emitter or producer would (each copy counts towards `events`).
+    pub duplicate_share: f64,
+    /// Each copy follows its original after a random delay of simulated time up to this, ms
+    /// (default 10 minutes: the consumer's default dedupe horizon).
+    pub duplicate_max_delay_ms: i64,
 }
 
 impl Default for GeneratorConfig {
@@ -56,6 +62,8 @@ impl Default for GeneratorConfig {
             // 2026-01-01T00:00:00Z
             start_ms: 1_767_225_600_000,
             mean_gap_us: 1_000,
+            duplicate_share: 0.0,
+            duplicate_max_delay_ms: 10 * 60_000,
         }
     }
 }
@@ -72,6 +80,8 @@ pub enum Truth {
     },
     /// Bytes that are not a protobuf event.
     Malformed,
+    /// A copy of an earlier valid event (same partition key, bytes and id).
+    Copy(Box<Envelope>),
 }
 
 /// One generated record.
@@ -108,6 +118,36 @@ pub struct Generator {
     emitted: u64,
     next_session: u64,
     clock_us: i64,
+    copies: std::collections::BinaryHeap<Pending>,
+    scheduled: u64,
+}
+
+/// A copy waiting for its time (the heap pops the earliest; ties in scheduling order).
+#[derive(Debug)]
+struct Pending {
+    due_us: i64,
+    order: u64,
+    event: GenEvent,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due_us, self.order) == (other.due_us, other.order)
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.due_us, other.order).cmp(&(self.due_us, self.order))
+    }
 }
 
 const APPS: [(&str, DeviceType, Platform); 6] = [
@@ -133,6 +173,8 @@ impl Generator {
             emitted: 0,
             next_session: 0,
             clock_us: cfg.start_ms * 1_000,
+            copies: std::collections::BinaryHeap::new(),
+            scheduled: 0,
             cfg,
         }
     }
@@ -278,6 +320,9 @@ impl Iterator for Generator {
             return None;
         }
         self.emitted += 1;
+        if self.copies.peek().is_some_and(|p| p.due_us <= self.clock_us) {
+            return self.copies.pop().map(|p| p.event);
+        }
         self.clock_us += self.rng.below(2 * self.cfg.mean_gap_us + 1) as i64;
         let body = self.next_body();
         let partition_key = match &body {
@@ -300,6 +345,20 @@ impl Iterator for Generator {
             Some(truth) => (Bytes::from(event.encode_to_vec()), truth),
             None => {
                 let data = Bytes::from(event.encode_to_vec());
+                // Only drawn when copies are asked for, so other workloads stay as they were.
+                if self.cfg.duplicate_share > 0.0 && self.rng.chance(self.cfg.duplicate_share) {
+                    let delay_ms = self.rng.range(0, self.cfg.duplicate_max_delay_ms.max(1));
+                    self.scheduled += 1;
+                    self.copies.push(Pending {
+                        due_us: self.clock_us + delay_ms * 1_000,
+                        order: self.scheduled,
+                        event: GenEvent {
+                            partition_key: partition_key.clone(),
+                            data: data.clone(),
+                            truth: Truth::Copy(Box::new(event.clone())),
+                        },
+                    });
+                }
                 (data, Truth::Valid(Box::new(event)))
             }
         };

@@ -100,6 +100,7 @@ async fn main() {
                 viewing: (0..titles).map(|t| viewing(minute, t, i)).collect(),
                 games: (0..games).map(|g| game(minute, g)).collect(),
                 dead_letters: vec![],
+                seen: Default::default(),
                 shard_end: false,
             };
             let t = Instant::now();

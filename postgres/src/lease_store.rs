@@ -155,8 +155,9 @@ impl LeaseStore for PgWarehouse {
     async fn delete_finished(&self, shard: &ShardId, now_ms: i64) -> Result<bool, LeaseError> {
         let deleted = self
             .run("delete finished lease", |pool| async move {
-                let c = connect(&pool).await?;
-                Ok(c.execute(
+                let mut c = connect(&pool).await?;
+                let tx = c.transaction().await?;
+                let n = tx.execute(
                     "DELETE FROM inlet_leases
                       WHERE shard_id = $1 AND finished AND (owner IS NULL OR expires_at_ms <= $2)
                         AND EXISTS (SELECT 1 FROM inlet_leases c
@@ -166,7 +167,15 @@ impl LeaseStore for PgWarehouse {
                                            AND c.checkpoint_seq IS NULL AND NOT c.finished)",
                     &[&shard.0, &now_ms],
                 )
-                .await?)
+                .await?;
+                if n == 1 {
+                    // Its children copied its remembered ids at their first commit (they have
+                    // all started): the parent's copy goes with its lease.
+                    tx.execute("DELETE FROM inlet_seen_ids WHERE shard_id = $1", &[&shard.0])
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(n)
             })
             .await
             .map_err(lease_error("delete_finished"))?;

@@ -126,6 +126,23 @@ fn bucket_table() -> String {
     sql
 }
 
+/// The event ids each shard remembers (16 big-endian bytes per id, one row per minute and
+/// commit that added some, keyed so a rewritten commit replaces its row) and each shard's
+/// duplicates count.
+const DEDUPE: &str = "
+CREATE TABLE inlet_seen_ids (
+    shard_id VARCHAR(256) NOT NULL,
+    minute BIGINT NOT NULL,
+    part VARCHAR(160) NOT NULL,
+    ids BYTEA NOT NULL,
+    PRIMARY KEY (shard_id, minute, part)
+);
+CREATE TABLE inlet_shard_duplicates (
+    shard_id VARCHAR(256) PRIMARY KEY,
+    duplicates BIGINT NOT NULL
+);
+";
+
 /// Every migration, in order.
 pub fn all() -> Vec<Migration> {
     vec![
@@ -138,6 +155,11 @@ pub fn all() -> Vec<Migration> {
             version: 2,
             name: "final rollup views",
             sql: views::create_all(),
+        },
+        Migration {
+            version: 3,
+            name: "dedupe state",
+            sql: DEDUPE.to_owned(),
         },
     ]
 }

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use inlet_rollup::row::{merge_games, merge_viewing};
-use inlet_rollup::{GameAgg, GameRow, ViewingAgg, ViewingRow};
+use inlet_rollup::{GameAgg, GameRow, SeenIds, ViewingAgg, ViewingRow};
 use inlet_seams::{
-    DeadLetter, DeadLetterKind, SequenceNumber, ShardCommit, ShardId, Totals, Warehouse, WarehouseError,
+    DeadLetter, DeadLetterKind, SequenceNumber, ShardCommit, ShardId, StoredSeen, Totals, Warehouse, WarehouseError,
 };
 use inlet_sketches::{Hll, QuantileSketch};
 use std::pin::pin;
@@ -440,6 +440,44 @@ async fn write_dead_letters(tx: &Transaction<'_>, letters: &[DeadLetter]) -> Res
     tx.batch_execute(MERGE_DEAD_LETTERS).await
 }
 
+/// The commit's dedupe state: a few rows (one per minute touched), so plain statements; a
+/// delete before each insert is the upsert Redshift runs too.
+async fn write_seen(tx: &Transaction<'_>, c: &ShardCommit) -> Result<(), tokio_postgres::Error> {
+    let shard = &c.token.shard.0;
+    let seen = &c.seen;
+    if let Some(before) = seen.forget_before_minute {
+        tx.execute(
+            "DELETE FROM inlet_seen_ids WHERE shard_id = $1 AND minute < $2",
+            &[shard, &before],
+        )
+        .await?;
+    }
+    if !seen.added.is_empty() {
+        let part = c.seen_part();
+        let delete = tx
+            .prepare("DELETE FROM inlet_seen_ids WHERE shard_id = $1 AND minute = $2 AND part = $3")
+            .await?;
+        let insert = tx
+            .prepare("INSERT INTO inlet_seen_ids (shard_id, minute, part, ids) VALUES ($1, $2, $3, $4)")
+            .await?;
+        for ids in &seen.added {
+            tx.execute(&delete, &[shard, &ids.minute, &part]).await?;
+            tx.execute(&insert, &[shard, &ids.minute, &part, &ids.to_bytes()])
+                .await?;
+        }
+    }
+    if let Some(n) = seen.duplicates {
+        tx.execute("DELETE FROM inlet_shard_duplicates WHERE shard_id = $1", &[shard])
+            .await?;
+        tx.execute(
+            "INSERT INTO inlet_shard_duplicates (shard_id, duplicates) VALUES ($1, $2)",
+            &[shard, &(n as i64)],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// One attempt at a commit. `Ok(false)`: fenced off, nothing applied.
 async fn commit_once(pool: Pool, c: &ShardCommit) -> Result<bool, Attempt> {
     let mut client = connect(&pool).await?;
@@ -473,6 +511,7 @@ async fn commit_once(pool: Pool, c: &ShardCommit) -> Result<bool, Attempt> {
     write_viewing(&tx, t.shard.as_str(), &c.viewing).await?;
     write_games(&tx, t.shard.as_str(), &c.games).await?;
     write_dead_letters(&tx, &c.dead_letters).await?;
+    write_seen(&tx, c).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -590,6 +629,40 @@ impl Warehouse for PgWarehouse {
         ))
     }
 
+    async fn shard_seen(&self, shard: &ShardId, from_minute: i64) -> Result<StoredSeen, WarehouseError> {
+        let shard = &shard.0;
+        let (parts, duplicates) = self
+            .run("read remembered event ids", |pool| async move {
+                let c = connect(&pool).await?;
+                let parts = c
+                    .query(
+                        "SELECT minute, ids FROM inlet_seen_ids WHERE shard_id = $1 AND minute >= $2",
+                        &[shard, &from_minute],
+                    )
+                    .await?;
+                let duplicates = c
+                    .query_opt(
+                        "SELECT duplicates FROM inlet_shard_duplicates WHERE shard_id = $1",
+                        &[shard],
+                    )
+                    .await?
+                    .map_or(0, |r| r.get::<_, i64>(0));
+                Ok((parts, duplicates))
+            })
+            .await?;
+        let ids = parts
+            .iter()
+            .map(|r| {
+                SeenIds::from_bytes(r.get(0), r.get::<_, &[u8]>(1))
+                    .ok_or_else(|| WarehouseError::corrupt("remembered event ids", "length"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(StoredSeen {
+            ids,
+            duplicates: duplicates as u64,
+        })
+    }
+
     async fn viewing_rollups(&self, from_minute: i64, to_minute: i64) -> Result<Vec<ViewingRow>, WarehouseError> {
         let sql = format!("{VIEWING_SELECT} WHERE minute >= $1 AND minute < $2");
         let rows = self
@@ -609,7 +682,7 @@ impl Warehouse for PgWarehouse {
     }
 
     async fn totals(&self) -> Result<Totals, WarehouseError> {
-        let (aggregated, rows) = self
+        let (aggregated, rows, duplicates) = self
             .run("totals", |pool| {
                 async move {
                     let c = connect(&pool).await?;
@@ -627,11 +700,22 @@ impl Warehouse for PgWarehouse {
                             &[],
                         )
                         .await?;
-                    Ok((aggregated, rows))
+                    let duplicates: i64 = c
+                        .query_one(
+                            "SELECT CAST(COALESCE(SUM(duplicates), 0) AS BIGINT) FROM inlet_shard_duplicates",
+                            &[],
+                        )
+                        .await?
+                        .get(0);
+                    Ok((aggregated, rows, duplicates))
                 }
             })
             .await?;
-        Totals::from_stored(aggregated, rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))))
+        Totals::from_stored(
+            aggregated,
+            rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))),
+            duplicates,
+        )
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, WarehouseError> {

@@ -65,7 +65,7 @@ fn start_workers<W: LeaseStore + Warehouse + 'static>(stream: &Arc<EmbeddedStrea
 
 async fn handled(w: &dyn Warehouse) -> i64 {
     let t = w.totals().await.unwrap();
-    t.aggregated + t.dead_lettered()
+    t.read()
 }
 
 async fn finish(workers: Workers, w: &dyn Warehouse, events: u64) {

@@ -18,6 +18,12 @@ async fn lease_cleanup() {
 }
 
 #[tokio::test]
+async fn warehouse_dedupe_state() {
+    let Some(w) = support::warehouse().await else { return };
+    scenarios::warehouse_dedupe_state(&w).await;
+}
+
+#[tokio::test]
 async fn warehouse_commits() {
     let Some(w) = support::warehouse().await else { return };
     scenarios::warehouse_commits(&w).await;

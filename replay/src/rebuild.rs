@@ -158,8 +158,8 @@ async fn rebuild_shard(
         counters.set_fraction(&shard.0, input.fraction_done());
         // Collect the range's rows and let the processor forget closed windows.
         if let Some((commit, _)) = processor.take_commit(&scratch, false) {
+            processor.committed(&commit);
             keep_in_range(&mut rows, commit.viewing, commit.games, cfg);
-            processor.committed(commit.checkpoint);
         }
         if processor.rollup().first_open_minute() >= cfg.to_minute {
             break; // every window of the range is closed: no later record can change it
@@ -305,6 +305,7 @@ async fn commit_held(
         viewing,
         games,
         dead_letters: Vec::new(),
+        seen: Default::default(),
         shard_end: false,
     };
     warehouse.commit(&commit).await?;

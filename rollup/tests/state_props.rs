@@ -82,7 +82,7 @@ fn events(n: u64, seed: u64, mean_gap_us: u64) -> Vec<Envelope> {
     })
     .filter_map(|e| match e.truth {
         Truth::Valid(event) => Some(*event),
-        Truth::Invalid { .. } | Truth::Malformed => None,
+        Truth::Invalid { .. } | Truth::Malformed | Truth::Copy(_) => None,
     })
     .collect()
 }

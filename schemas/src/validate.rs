@@ -58,6 +58,20 @@ impl Invalid {
     }
 }
 
+impl Invalid {
+    /// Whether the event's identity survived validation: its id is a UUIDv7 and its event
+    /// time (what places the id in a window) was accepted. Only then can a later copy of it be
+    /// recognised as the same event.
+    pub fn identity_intact(&self) -> bool {
+        !self.0.iter().any(|e| {
+            matches!(
+                e.field,
+                "schema_version" | "event_id" | "event_time_ms" | "receive_time_ms"
+            )
+        })
+    }
+}
+
 fn display_all(errors: &[FieldError]) -> String {
     errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
@@ -276,6 +290,20 @@ fn is_uuid_v7(s: &str) -> bool {
         }
     }
     b[14] == b'7' && matches!(b[19], b'8' | b'9' | b'a' | b'b' | b'A' | b'B')
+}
+
+/// The 128 bits of a canonical UUIDv7 (either case), or `None` for anything else. Never 0:
+/// the version nibble is 7.
+pub fn uuid_v7_bits(s: &str) -> Option<u128> {
+    if !is_uuid_v7(s) {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for c in s.bytes().filter(|c| *c != b'-') {
+        // is_uuid_v7 admitted only hex digits here.
+        v = (v << 4) | u128::from((c as char).to_digit(16)?);
+    }
+    Some(v)
 }
 
 /// Keeps error messages short when the offending value is huge.

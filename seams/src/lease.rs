@@ -70,6 +70,23 @@ impl Lease {
     }
 }
 
+/// `lease` as its shard should start: one that has not started yet takes over its parents'
+/// watermark (the lowest of them, `None` unless every parent's lease has one), so lateness and
+/// the dedupe horizon go on from where its parents stopped instead of starting over (a copy of
+/// an event a parent forgot could otherwise be aggregated again in the child).
+pub fn inherit_watermark(mut lease: Lease, all: &[Lease]) -> Lease {
+    if lease.has_started() || lease.parents.is_empty() || lease.watermark_ms.is_some() {
+        return lease;
+    }
+    let parents: Option<Vec<i64>> = lease
+        .parents
+        .iter()
+        .map(|p| all.iter().find(|l| &l.shard == p).and_then(|l| l.watermark_ms))
+        .collect();
+    lease.watermark_ms = parents.and_then(|w| w.into_iter().min());
+    lease
+}
+
 /// `shards` ordered so that each shard comes after those of its parents that are in `shards`
 /// (otherwise in their given order): the order `ensure_leases` creates leases in, so a child's
 /// lease never exists without its listed parent's.
@@ -226,5 +243,41 @@ mod tests {
             sub_sequence: 0,
         });
         assert!(l.has_started());
+    }
+
+    fn lease(id: &str, parents: &[&str], watermark_ms: Option<i64>, started: bool) -> Lease {
+        Lease {
+            shard: ShardId(id.into()),
+            owner: None,
+            counter: 0,
+            expires_at_ms: 0,
+            checkpoint: started.then(|| Checkpoint {
+                sequence: crate::SequenceNumber::from_u64(1),
+                sub_sequence: 0,
+            }),
+            watermark_ms,
+            parents: parents.iter().map(|p| ShardId((*p).into())).collect(),
+            finished: false,
+        }
+    }
+
+    #[test]
+    fn a_new_child_starts_at_its_slowest_parents_watermark() {
+        let all = [
+            lease("a", &[], Some(50), true),
+            lease("b", &[], Some(70), true),
+            lease("n", &[], None, false),
+        ];
+        let merged = inherit_watermark(lease("m", &["a", "b"], None, false), &all);
+        assert_eq!(merged.watermark_ms, Some(50));
+        let started = inherit_watermark(lease("m", &["a", "b"], Some(90), true), &all);
+        assert_eq!(started.watermark_ms, Some(90), "a started shard keeps its own");
+        let unknown = inherit_watermark(lease("m", &["a", "gone"], None, false), &all);
+        assert_eq!(
+            unknown.watermark_ms, None,
+            "a parent without a lease gives nothing to inherit"
+        );
+        let empty = inherit_watermark(lease("m", &["a", "n"], None, false), &all);
+        assert_eq!(empty.watermark_ms, None);
     }
 }

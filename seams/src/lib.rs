@@ -7,8 +7,8 @@
 //! - [`stream`]: [`StreamWriter`], [`StreamReader`] and [`ShardReader`].
 //! - [`group`]: [`GroupMember`]: shards assigned by the stream's own consumer group (Kafka).
 //! - [`lease`]: [`LeaseStore`]: owner, fencing counter, expiry, checkpoint, parents.
-//! - [`warehouse`]: [`Warehouse`]: rollup rows, dead letters and the checkpoint committed in
-//!   one transaction, guarded by the lease's fencing counter.
+//! - [`warehouse`]: [`Warehouse`]: rollup rows, dead letters, remembered event ids and the
+//!   checkpoint committed in one transaction, guarded by the lease's fencing counter.
 //! - `scenarios` (feature `scenarios`): the one suite every implementation must pass.
 //!
 //! Architecture invariant: a deployment's lease store and warehouse live in one database,
@@ -32,7 +32,9 @@ pub use stream::{
     PutOutcome, PutRecord, ReadBatch, Record, ShardRate, ShardReader, StreamError, StreamReader, StreamWriter,
     WriteLimits,
 };
-pub use warehouse::{DeadLetter, DeadLetterKind, LeasedWarehouse, ShardCommit, Totals, Warehouse, WarehouseError};
+pub use warehouse::{
+    DeadLetter, DeadLetterKind, LeasedWarehouse, ShardCommit, StoredSeen, Totals, Warehouse, WarehouseError,
+};
 
 /// An error and its sources, `error: source: source...`, for logs and messages that must
 /// say the root cause (a `Display` of the outer error alone often does not).

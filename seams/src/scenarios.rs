@@ -6,7 +6,7 @@
 
 use crate::*;
 use bytes::Bytes;
-use inlet_rollup::{GameAgg, GameRow, ViewingAgg, ViewingRow};
+use inlet_rollup::{GameAgg, GameRow, SeenCommit, SeenIds, ViewingAgg, ViewingRow};
 use std::collections::BTreeMap;
 
 fn record(i: usize) -> PutRecord {
@@ -174,6 +174,7 @@ fn commit(token: &LeaseToken, seq: u64, rows: Vec<ViewingRow>) -> ShardCommit {
             partition_key: "pk".into(),
             data: Bytes::from_static(b"raw"),
         }],
+        seen: SeenCommit::default(),
         shard_end: false,
     }
 }
@@ -476,4 +477,99 @@ pub async fn lease_cleanup<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
     process(w, &orphan.id, "c", i64::MAX, Some(1), false).await;
     assert!(w.delete_finished(&s8, 0).await.unwrap());
     assert!(lease_of(w, &s10).await.is_some());
+}
+
+fn ids(minute: i64, ids: &[u128]) -> SeenIds {
+    SeenIds {
+        minute,
+        ids: ids.to_vec(),
+    }
+}
+
+/// The stored ids of `shard` from `from`, sorted per minute (parts merged).
+async fn stored_ids<W: Warehouse + ?Sized>(w: &W, shard: &ShardId, from: i64) -> (Vec<(i64, u128)>, u64) {
+    let s = w.shard_seen(shard, from).await.unwrap();
+    let mut all: Vec<(i64, u128)> = s
+        .ids
+        .iter()
+        .flat_map(|p| p.ids.iter().map(|id| (p.minute, *id)))
+        .collect();
+    all.sort_unstable();
+    (all, s.duplicates)
+}
+
+/// The dedupe state is committed with the checkpoint: ids added by a commit are stored once
+/// (a rewrite of the same commit replaces), a fenced-off commit stores none, the horizon
+/// forgets old minutes, the duplicates count replaces the stored one and is in the totals,
+/// and cleaning up a finished parent's lease deletes its ids too.
+pub async fn warehouse_dedupe_state<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
+    let (s0, s1) = (ShardId::from_index(0), ShardId::from_index(1));
+    w.ensure_leases(&[shard(0), child_of(1, &[0])]).await.unwrap();
+    let t0 = w.take(&s0, 0, "a", i64::MAX).await.unwrap().unwrap();
+    assert_eq!(w.shard_seen(&s0, i64::MIN).await.unwrap(), StoredSeen::default());
+
+    let mut c = commit(&t0, 5, vec![]);
+    c.seen = SeenCommit {
+        added: vec![ids(10, &[1, 2]), ids(11, &[u128::MAX])],
+        forget_before_minute: None,
+        duplicates: Some(4),
+    };
+    w.commit(&c).await.unwrap();
+    // Retried with an unknown outcome: the same commit again stores nothing twice.
+    w.commit(&c).await.unwrap();
+    let mut c = commit(&t0, 6, vec![]);
+    c.seen = SeenCommit {
+        added: vec![ids(10, &[3])],
+        forget_before_minute: None,
+        duplicates: None,
+    };
+    w.commit(&c).await.unwrap();
+    assert_eq!(
+        stored_ids(w, &s0, i64::MIN).await,
+        (vec![(10, 1), (10, 2), (10, 3), (11, u128::MAX)], 4)
+    );
+    assert_eq!(stored_ids(w, &s0, 11).await, (vec![(11, u128::MAX)], 4));
+    assert_eq!(w.totals().await.unwrap().duplicates, 4);
+
+    // A zombie's commit stores no id and no count.
+    let b = w.take(&s0, t0.counter, "b", i64::MAX).await.unwrap().unwrap();
+    let mut zombie = commit(&t0, 7, vec![]);
+    zombie.seen = SeenCommit {
+        added: vec![ids(12, &[9])],
+        forget_before_minute: Some(11),
+        duplicates: Some(100),
+    };
+    assert!(w.commit(&zombie).await.is_err());
+    assert_eq!(stored_ids(w, &s0, i64::MIN).await.0.len(), 4);
+    assert_eq!(w.totals().await.unwrap().duplicates, 4);
+
+    // The horizon moved past minute 10: it is forgotten, 11 stays.
+    let mut c = commit(&b, 8, vec![]);
+    c.seen = SeenCommit {
+        added: vec![ids(12, &[5])],
+        forget_before_minute: Some(11),
+        duplicates: Some(6),
+    };
+    w.commit(&c).await.unwrap();
+    assert_eq!(stored_ids(w, &s0, i64::MIN).await, (vec![(11, u128::MAX), (12, 5)], 6));
+    assert_eq!(w.totals().await.unwrap().duplicates, 6);
+
+    // The shard ends; its child takes the ids over at its first commit; the parent's lease
+    // and ids are then cleaned up, and the child's stay.
+    let mut end = commit(&b, 9, vec![]);
+    end.shard_end = true;
+    w.commit(&end).await.unwrap();
+    w.release(&b).await.unwrap();
+    let child = w.take(&s1, 0, "c", i64::MAX).await.unwrap().unwrap();
+    let mut c = commit(&child, 1, vec![]);
+    c.seen.added = vec![ids(11, &[u128::MAX]), ids(12, &[5])];
+    w.commit(&c).await.unwrap();
+    assert!(w.delete_finished(&s0, 0).await.unwrap());
+    assert_eq!(stored_ids(w, &s0, i64::MIN).await.0, vec![]);
+    assert_eq!(stored_ids(w, &s1, i64::MIN).await.0, vec![(11, u128::MAX), (12, 5)]);
+    assert_eq!(
+        w.totals().await.unwrap().duplicates,
+        6,
+        "a cleaned-up shard's duplicates still count"
+    );
 }

@@ -4,7 +4,7 @@ use crate::sequence::Checkpoint;
 use crate::shard::ShardId;
 use async_trait::async_trait;
 use bytes::Bytes;
-use inlet_rollup::{GameRow, ViewingRow};
+use inlet_rollup::{GameRow, SeenCommit, SeenIds, ViewingRow};
 
 /// Why an event was dead-lettered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,8 +86,22 @@ pub struct ShardCommit {
     pub games: Vec<GameRow>,
     /// Events dead-lettered since the last commit.
     pub dead_letters: Vec<DeadLetter>,
+    /// Event ids remembered since the last commit, the minutes to forget and the shard's
+    /// duplicates count: the dedupe state moves with the checkpoint.
+    pub seen: SeenCommit,
     /// The shard was read to its end: mark its lease finished so children can start.
     pub shard_end: bool,
+}
+
+impl ShardCommit {
+    /// This commit's key among the shard's stored id parts: its checkpoint, which only moves
+    /// forward, so a retried commit rewrites its own part and no other.
+    pub fn seen_part(&self) -> String {
+        self.checkpoint.as_ref().map_or_else(
+            || "-".to_owned(),
+            |c| format!("{}/{}", c.sequence.as_str(), c.sub_sequence),
+        )
+    }
 }
 
 /// Counts across the whole warehouse.
@@ -97,6 +111,8 @@ pub struct Totals {
     pub aggregated: i64,
     /// Dead letters per kind and field, sorted.
     pub dead_letters: Vec<(DeadLetterKind, Option<String>, i64)>,
+    /// Copies of events already counted, dropped (sum over shards).
+    pub duplicates: i64,
 }
 
 impl Totals {
@@ -104,6 +120,20 @@ impl Totals {
     pub fn dead_lettered(&self) -> i64 {
         self.dead_letters.iter().map(|d| d.2).sum()
     }
+
+    /// Every event read: `aggregated + dead-lettered + duplicates`.
+    pub fn read(&self) -> i64 {
+        self.aggregated + self.dead_lettered() + self.duplicates
+    }
+}
+
+/// A shard's stored dedupe state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredSeen {
+    /// Remembered ids by minute (several parts per minute, one per commit that added some).
+    pub ids: Vec<SeenIds>,
+    /// The shard's duplicates so far.
+    pub duplicates: u64,
 }
 
 /// A warehouse's error.
@@ -174,10 +204,12 @@ impl DeadLetterKind {
 }
 
 impl Totals {
-    /// From stored counts: events aggregated, and dead letters as (kind, field, count) rows.
+    /// From stored counts: events aggregated, dead letters as (kind, field, count) rows, and
+    /// duplicates.
     pub fn from_stored(
         aggregated: i64,
         dead_letters: impl IntoIterator<Item = (String, Option<String>, i64)>,
+        duplicates: i64,
     ) -> Result<Self, WarehouseError> {
         let dead_letters = dead_letters
             .into_iter()
@@ -186,6 +218,7 @@ impl Totals {
         Ok(Totals {
             aggregated,
             dead_letters,
+            duplicates,
         })
     }
 }
@@ -201,11 +234,14 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
         shard: &ShardId,
         from_minute: i64,
     ) -> Result<(Vec<ViewingRow>, Vec<GameRow>), WarehouseError>;
+    /// A shard's remembered event ids from `from_minute` on, and its duplicates count (to
+    /// resume its dedupe state, or a child's from its parents').
+    async fn shard_seen(&self, shard: &ShardId, from_minute: i64) -> Result<StoredSeen, WarehouseError>;
     /// Final viewing rollups (partials merged across shards) for minutes in `[from, to)`.
     async fn viewing_rollups(&self, from_minute: i64, to_minute: i64) -> Result<Vec<ViewingRow>, WarehouseError>;
     /// Final game rollups for minutes in `[from, to)`.
     async fn game_rollups(&self, from_minute: i64, to_minute: i64) -> Result<Vec<GameRow>, WarehouseError>;
-    /// Aggregated and dead-lettered counts.
+    /// Aggregated, dead-lettered and duplicate counts.
     async fn totals(&self) -> Result<Totals, WarehouseError>;
     /// Dead letters, oldest first, at most `limit`.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, WarehouseError>;

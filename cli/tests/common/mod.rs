@@ -182,7 +182,7 @@ pub(crate) async fn wait_for(limit: Duration, what: &str, mut done: impl AsyncFn
 
 pub(crate) async fn handled(w: &EmbeddedWarehouse) -> i64 {
     let t = w.totals().await.unwrap();
-    t.aggregated + t.dead_lettered()
+    t.read()
 }
 
 pub(crate) fn held_by<'a>(leases: &'a [Lease], owner: &str) -> Vec<&'a Lease> {

@@ -74,7 +74,7 @@ pub(crate) async fn pipeline_into<W: Warehouse + LeaseStore + 'static>(
     let task = tokio::spawn(worker.run(shutdown.clone()));
     for _ in 0..600 {
         let t = warehouse.totals().await.unwrap();
-        if t.aggregated + t.dead_lettered() >= events as i64 {
+        if t.read() >= events as i64 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
