@@ -1,6 +1,7 @@
 //! The consumer's pure core on one shard: `RecordProcessor::process` over KPL aggregates
 //! (deaggregate, decode, validate, roll up), committing every 50,000 events as the worker
-//! does; `ShardRollup::apply` alone; and `minute_of`.
+//! does, with dedupe on and off (its cost; the state it holds is printed once);
+//! `ShardRollup::apply` alone; and `minute_of`.
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -14,6 +15,36 @@ use inlet_seams::{LeaseToken, ShardId};
 const EVENTS: u64 = 100_000;
 /// The worker's default `commit_every_records`.
 const COMMIT_EVERY: u64 = 50_000;
+
+/// Prints what the dedupe state holds after one shard's 100,000 events (all within the
+/// horizon: the workload spans under two minutes of event time): ids remembered, heap bytes
+/// per id, and bytes stored per id by the commits.
+fn report_dedupe_state(mut processor: RecordProcessor, records: &[inlet_seams::Record], token: &LeaseToken) {
+    let mut stored = 0usize;
+    for record in records {
+        processor.process(record);
+        if processor.pending() >= COMMIT_EVERY
+            && let Some((commit, _)) = processor.take_commit(token, false)
+        {
+            stored += commit.seen.added.iter().map(|s| s.to_bytes().len()).sum::<usize>();
+            processor.committed(&commit);
+        }
+    }
+    if let Some((commit, _)) = processor.take_commit(token, false) {
+        stored += commit.seen.added.iter().map(|s| s.to_bytes().len()).sum::<usize>();
+        processor.committed(&commit);
+    }
+    let Some(d) = processor.dedupe() else { return };
+    let ids = d.remembered().max(1);
+    eprintln!(
+        "dedupe state after {EVENTS} events on one shard: {} ids remembered, {} heap bytes ({:.1} per id), {} bytes stored ({:.1} per id)",
+        d.remembered(),
+        d.heap_bytes(),
+        d.heap_bytes() as f64 / ids as f64,
+        stored,
+        stored as f64 / ids as f64
+    );
+}
 
 fn processor(c: &mut Criterion) {
     let events = inlet_benches::events(EVENTS, 21);
@@ -29,37 +60,45 @@ fn processor(c: &mut Criterion) {
     g.sampling_mode(SamplingMode::Flat);
     g.measurement_time(Duration::from_secs(5));
     g.throughput(Throughput::Elements(EVENTS));
-    g.bench_function("process_100k_events_1_shard", |b| {
-        b.iter_batched(
-            || {
-                RecordProcessor::new(
-                    shard.clone(),
-                    ShardRollup::new(Lateness::default()),
-                    None,
-                    validate::Limits::default(),
-                    Lateness::default(),
-                )
-            },
-            |mut processor| {
-                let mut commits = Vec::new();
-                for record in &records {
-                    processor.process(record);
-                    if processor.pending() >= COMMIT_EVERY
-                        && let Some((commit, counts)) = processor.take_commit(&token, false)
-                    {
+    let fresh = |dedupe: bool| {
+        let p = RecordProcessor::new(
+            shard.clone(),
+            ShardRollup::new(Lateness::default()),
+            None,
+            validate::Limits::default(),
+            Lateness::default(),
+        );
+        if dedupe { p } else { p.with_dedupe(None) }
+    };
+    report_dedupe_state(fresh(true), &records, &token);
+    for (name, dedupe) in [
+        ("process_100k_events_1_shard", true),
+        ("process_100k_events_1_shard_dedupe_off", false),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || fresh(dedupe),
+                |mut processor| {
+                    let mut commits = Vec::new();
+                    for record in &records {
+                        processor.process(record);
+                        if processor.pending() >= COMMIT_EVERY
+                            && let Some((commit, counts)) = processor.take_commit(&token, false)
+                        {
+                            processor.committed(&commit);
+                            commits.push((commit, counts));
+                        }
+                    }
+                    if let Some((commit, counts)) = processor.take_commit(&token, false) {
                         processor.committed(&commit);
                         commits.push((commit, counts));
                     }
-                }
-                if let Some((commit, counts)) = processor.take_commit(&token, false) {
-                    processor.committed(&commit);
-                    commits.push((commit, counts));
-                }
-                (processor, commits)
-            },
-            BatchSize::PerIteration,
-        );
-    });
+                    (processor, commits)
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
 
     let envelopes = inlet_benches::envelopes(&events);
     g.bench_function("rollup_apply_100k_events", |b| {

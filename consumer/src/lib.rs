@@ -2,9 +2,10 @@
 //!
 //! - [`archive`]: the raw archive hook ([`Archive`]): every record read, durable before the
 //!   commit that checkpoints past it.
-//! - [`config`]: worker settings (failover time, commit cadence, lateness, limits).
-//! - [`processor`]: the pure core: stream records → user records → events → rollups or
-//!   dead letters, with the checkpoint of the last user record handled.
+//! - [`config`]: worker settings (failover time, commit cadence, lateness, dedupe retry
+//!   window, limits).
+//! - [`processor`]: the pure core: stream records → user records → events → dedupe →
+//!   rollups or dead letters, with the checkpoint of the last user record handled.
 //! - [`balance`]: the pure lease plan: which leases to take or steal for a fair share.
 //! - [`shard_task`]: one shard's async loop: restore, read, process, commit.
 //! - [`worker`]: [`Worker`], leases shards, renews, rebalances, runs shard tasks, shuts down
@@ -14,12 +15,15 @@
 //!   taken away.
 //! - [`stats`] and [`metrics`]: committed counters for progress, metric names.
 //!
-//! Guarantee: exactly-once rollups. Each commit writes the shard's cumulative partial rows
-//! of the windows it touched, its dead letters and its checkpoint in one warehouse
-//! transaction fenced by the lease counter; a worker that lost its lease cannot commit, and
-//! the next owner resumes from the last commit. With an archive configured, every record read
-//! is in it (fsynced) before the commit whose checkpoint moves past it. Every event read is either aggregated or
-//! dead-lettered with its reason.
+//! Guarantee: exactly-once rollups, per event. Each commit writes the shard's cumulative
+//! partial rows of the windows it touched, its dead letters, the event ids it first saw and
+//! its checkpoint in one warehouse transaction fenced by the lease counter; a worker that lost
+//! its lease cannot commit, and the next owner resumes from the last commit with the same
+//! remembered ids. A copy of an event already counted (same `event_id`, within the horizon of
+//! lateness plus retry window) is dropped as a duplicate, so an event the stream holds twice
+//! is counted once. With an archive configured, every record read is in it (fsynced) before
+//! the commit whose checkpoint moves past it. Every event read is aggregated, dead-lettered
+//! with its reason, or dropped as a duplicate.
 
 pub mod archive;
 pub mod balance;

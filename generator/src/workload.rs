@@ -37,7 +37,8 @@ pub struct GeneratorConfig {
     /// Mean simulated time between two events, microseconds.
     pub mean_gap_us: u64,
     /// Share of valid events sent a second time, the same bytes with the same id, as a
-    /// retrying emitter or producer would (each copy counts towards `events`).
+    /// retrying emitter or producer would (each copy counts towards `events`; copies still
+    /// waiting for their time when `events` is reached are not sent).
     pub duplicate_share: f64,
     /// Each copy follows its original after a random delay of simulated time up to this, ms
     /// (default 10 minutes: the consumer's default dedupe horizon).
