@@ -36,7 +36,7 @@ impl SeenIds {
 
     /// Inverse of [`SeenIds::to_bytes`]; `None` if the length is not a multiple of 16.
     pub fn from_bytes(minute: i64, bytes: &[u8]) -> Option<Self> {
-        if bytes.len() % 16 != 0 {
+        if !bytes.len().is_multiple_of(16) {
             return None;
         }
         let ids = bytes

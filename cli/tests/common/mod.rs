@@ -14,6 +14,8 @@ pub(crate) struct Setup {
     pub(crate) url: String,
     pub(crate) events: u64,
     pub(crate) seed: &'static str,
+    /// More workload flags (`--invalid-share 0`...), given to produce and verify alike.
+    pub(crate) flags: Vec<String>,
 }
 
 impl Setup {
@@ -23,7 +25,21 @@ impl Setup {
             url,
             events,
             seed,
+            flags: Vec::new(),
         }
+    }
+
+    /// A setup on the embedded stream of its own data directory.
+    pub(crate) fn embedded(events: u64, seed: &'static str) -> Self {
+        let mut s = Self::new(String::new(), events, seed);
+        s.url = format!("embedded://{}", s.d().join("stream.db").display());
+        s
+    }
+
+    /// The same setup with more workload flags.
+    pub(crate) fn with_flags(mut self, flags: &[&str]) -> Self {
+        self.flags.extend(flags.iter().map(|f| (*f).to_owned()));
+        self
     }
 
     pub(crate) fn d(&self) -> &Path {
@@ -49,6 +65,9 @@ impl Setup {
             "--data-dir".into(),
             self.d().display().to_string(),
         ]
+        .into_iter()
+        .chain(self.flags.iter().cloned())
+        .collect()
     }
 
     pub(crate) fn streams(&self, args: &[&str]) {
@@ -85,9 +104,26 @@ impl Setup {
 
     /// A worker whose log (at `level`) is kept on its stderr pipe.
     pub(crate) fn consumer_logging(&self, id: &str, level: &str) -> Child {
+        self.consume_command(id, &[])
+            .env("RUST_LOG", level)
+            .stderr(if level == "warn" {
+                Stdio::inherit()
+            } else {
+                Stdio::piped()
+            })
+            .spawn()
+            .unwrap()
+    }
+
+    /// A worker with more `inlet consume` flags (`--archive DIR`...).
+    pub(crate) fn consumer_with(&self, id: &str, extra: &[&str]) -> Child {
+        self.consume_command(id, extra).spawn().unwrap()
+    }
+
+    fn consume_command(&self, id: &str, extra: &[&str]) -> Command {
         let failover = format!("{}s", FAILOVER.as_secs());
         let d = self.d().display().to_string();
-        self.inlet(&[
+        let base = [
             "consume",
             "--worker-id",
             id,
@@ -97,16 +133,10 @@ impl Setup {
             &self.url,
             "--data-dir",
             &d,
-        ])
-        .env("RUST_LOG", level)
-        .stdout(Stdio::null())
-        .stderr(if level == "warn" {
-            Stdio::inherit()
-        } else {
-            Stdio::piped()
-        })
-        .spawn()
-        .unwrap()
+        ];
+        let mut c = self.inlet(&[&base[..], extra].concat());
+        c.stdout(Stdio::null());
+        c
     }
 
     pub(crate) async fn warehouse(&self) -> EmbeddedWarehouse {
