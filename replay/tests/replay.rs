@@ -37,11 +37,26 @@ fn workload(events: u64) -> GeneratorConfig {
     }
 }
 
+/// The workload with copies of 5 % of the valid events, up to 3 minutes of event time after
+/// their originals (as retries would put them on the stream).
+fn workload_with_copies(events: u64) -> GeneratorConfig {
+    GeneratorConfig {
+        duplicate_share: 0.05,
+        duplicate_max_delay_ms: 3 * 60_000,
+        ..workload(events)
+    }
+}
+
 async fn produce(stream: &Arc<EmbeddedStream>, events: u64) {
+    produce_workload(stream, workload(events)).await;
+}
+
+async fn produce_workload(stream: &Arc<EmbeddedStream>, cfg: GeneratorConfig) {
+    let events = cfg.events;
     let producer = Producer::start(stream.clone(), ProducerConfig::default())
         .await
         .unwrap();
-    for ev in Generator::new(workload(events)) {
+    for ev in Generator::new(cfg) {
         producer.send(ev.partition_key, ev.data).await.unwrap();
     }
     assert_eq!(producer.close().await.unwrap().delivered, events);
@@ -136,7 +151,7 @@ fn rebuild_config(from: i64, to: i64) -> RebuildConfig {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rebuilds_from_the_archive_and_the_stream_equal_the_live_rows() {
+async fn rebuilds_from_the_archive_and_the_stream_equal_the_live_rows_copies_dropped_alike() {
     let dir = tempfile::tempdir().unwrap();
     let stream = Arc::new(
         EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS)
@@ -144,9 +159,11 @@ async fn rebuilds_from_the_archive_and_the_stream_equal_the_live_rows() {
             .unwrap(),
     );
     let events = 80_000;
-    produce(&stream, events).await;
+    // With copies: the rebuild must drop the same ones the live workers dropped.
+    produce_workload(&stream, workload_with_copies(events)).await;
     let archive_dir = dir.path().join("archive");
     let w = consume(&stream, &dir.path().join("w.db"), &archive_dir, events).await;
+    assert!(w.totals().await.unwrap().duplicates > 1_000, "the live workers dropped the copies");
     let live = snapshot(&w).await;
     let first = START_MS / 60_000;
     // A range in the middle: windows at its start got events read before it, so starting
