@@ -7,6 +7,7 @@
 //! revocation it stops the shard's task, which commits what it has, and releases the lease
 //! before the group hands the shard on. A zombie's late commit fails on the bumped counter.
 use crate::config::WorkerConfig;
+use crate::events::{LeaseEvent, LostAt, ReleaseReason, TakenHow};
 use crate::metrics as m;
 use crate::shard_task::{Exit, Shared};
 use crate::stats::ConsumerStats;
@@ -99,7 +100,7 @@ impl GroupWorker {
                         let stopping: Vec<(ShardId, Running)> =
                             shards.iter().filter_map(|s| running.remove_entry(s)).collect();
                         tracing::info!(worker = %me, ?shards, lost, "shards revoked by the group");
-                        stop_all(&*self.leases, stopping, if lost { "lost" } else { "revoked" }).await;
+                        stop_all(&*self.leases, stopping, if lost { ReleaseReason::Lost } else { ReleaseReason::Revoked }).await;
                         done.done();
                     }
                 },
@@ -111,7 +112,7 @@ impl GroupWorker {
             }
             metrics::gauge!(m::LEASES_HELD).set(running.len() as f64);
         };
-        stop_all(&*self.leases, std::mem::take(&mut running), "shutdown").await;
+        stop_all(&*self.leases, std::mem::take(&mut running), ReleaseReason::Shutdown).await;
         self.member.leave().await;
         tracing::info!(worker = %me, "group worker stopped");
         result
@@ -144,9 +145,13 @@ impl GroupWorker {
                 let held_by = lease.owner.clone().filter(|_| lease.expires_at_ms > now_ms());
                 let expires = now_ms() + cfg.failover.as_millis() as i64;
                 if let Some(t) = self.leases.take(shard, lease.counter, &cfg.worker_id, expires).await? {
-                    let how = if held_by.is_some() { "stolen" } else { "free" };
-                    metrics::counter!(m::LEASES_TAKEN_TOTAL, "how" => how).increment(1);
-                    tracing::info!(shard = %shard, counter = t.counter, how, previous = ?held_by, "lease taken on assignment");
+                    let how = if held_by.is_some() {
+                        TakenHow::Stolen
+                    } else {
+                        TakenHow::Free
+                    };
+                    tracing::debug!(shard = %shard, previous = ?held_by, "taking the lease of an assigned shard");
+                    LeaseEvent::Taken { token: &t, how }.emit();
                     token = Some(t);
                     break;
                 }
@@ -192,8 +197,11 @@ impl GroupWorker {
             let Some(r) = running.remove(&shard) else { continue };
             match r.task.await {
                 Ok(Exit::LeaseLost) => {
-                    metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
-                    tracing::info!(shard = %shard, counter = r.token.counter, "lease lost");
+                    LeaseEvent::Lost {
+                        token: &r.token,
+                        at: LostAt::Commit,
+                    }
+                    .emit();
                     take_back.push(shard);
                 }
                 outcome => {
@@ -216,7 +224,7 @@ impl GroupWorker {
                             running.insert(shard, Running::start(&self.shared, r.token, lease, range));
                         }
                         None => {
-                            release(&*self.leases, &r.token, "failed").await?;
+                            release(&*self.leases, &r.token, ReleaseReason::Failed).await?;
                         }
                     }
                 }
@@ -231,8 +239,11 @@ impl GroupWorker {
         }
         for shard in lost {
             if let Some(r) = running.remove(&shard) {
-                tracing::info!(shard = %shard, counter = r.token.counter, "lease lost at renewal");
-                metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
+                LeaseEvent::Lost {
+                    token: &r.token,
+                    at: LostAt::Renewal,
+                }
+                .emit();
                 r.cancel.cancel();
                 // Its reader must be done with the partition's queue before another opens it.
                 let _ = r.task.await;

@@ -13,6 +13,8 @@
 //! - [`group_worker`]: [`GroupWorker`], for streams whose consumer group assigns the shards
 //!   (Kafka): takes the leases of what it is assigned, commits and releases before a shard is
 //!   taken away.
+//! - [`events`]: lease decisions (taken, lost, released, cleaned up), each logged and counted
+//!   in one place.
 //! - [`stats`] and [`metrics`]: committed counters for progress, metric names.
 //!
 //! Guarantee: exactly-once rollups, per event. Each commit writes the shard's cumulative
@@ -28,6 +30,7 @@
 pub mod archive;
 pub mod balance;
 pub mod config;
+pub mod events;
 pub mod group_worker;
 pub mod metrics;
 pub mod processor;

@@ -24,9 +24,10 @@ pub const LEASES_HELD: &str = "inlet_consumer_leases_held";
 pub const LEASES_TAKEN_TOTAL: &str = "inlet_consumer_leases_taken_total";
 /// Leases lost to another worker.
 pub const LEASES_LOST_TOTAL: &str = "inlet_consumer_leases_lost_total";
-/// Leases given back (label `reason`: shard_end, failed (the shard task failed or panicked;
-/// restarted from its last commit), shutdown; for group workers also revoked (the group moved
-/// the shard) and lost (the group dropped this member)).
+/// Leases given back (label `reason`, [`crate::events::ReleaseReason`]: shard_end, failed
+/// (the shard task failed or panicked; restarted from its last commit), stopped (the task
+/// ended by itself), shutdown; for group workers also revoked (the group moved the shard) and
+/// lost (the group dropped this member)).
 pub const LEASES_RELEASED_TOTAL: &str = "inlet_consumer_leases_released_total";
 /// Leases of finished shards deleted once all their children started.
 pub const LEASES_CLEANED_UP_TOTAL: &str = "inlet_consumer_leases_cleaned_up_total";

@@ -1,6 +1,7 @@
 //! The worker: holds a fair share of leases, renews them, and runs one task per shard.
 use crate::balance;
 use crate::config::WorkerConfig;
+use crate::events::{LeaseEvent, LostAt, ReleaseReason, TakenHow};
 use crate::metrics as m;
 use crate::shard_task::{self, Exit, Shared};
 use crate::stats::ConsumerStats;
@@ -115,7 +116,12 @@ impl Worker {
                     tracing::warn!(worker = %me, error = %e, "lease round failed; retrying");
                 }
                 Err(e) => {
-                    stop_all(&*self.leases, std::mem::take(&mut state.running), "shutdown").await;
+                    stop_all(
+                        &*self.leases,
+                        std::mem::take(&mut state.running),
+                        ReleaseReason::Shutdown,
+                    )
+                    .await;
                     return Err(e);
                 }
             }
@@ -125,7 +131,12 @@ impl Worker {
                 () = tokio::time::sleep(cfg.renew_interval) => {}
             }
         }
-        stop_all(&*self.leases, std::mem::take(&mut state.running), "shutdown").await;
+        stop_all(
+            &*self.leases,
+            std::mem::take(&mut state.running),
+            ReleaseReason::Shutdown,
+        )
+        .await;
         tracing::info!(worker = %me, "worker stopped");
         Ok(())
     }
@@ -144,23 +155,26 @@ impl Worker {
                 let reason = match r.task.await {
                     Ok(Exit::Failed(e)) => {
                         tracing::warn!(shard = %shard, error = %e, "shard task failed; restarting from its last commit");
-                        "failed"
+                        ReleaseReason::Failed
                     }
                     Ok(Exit::LeaseLost) => {
-                        metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
-                        tracing::info!(shard = %shard, counter = r.token.counter, "lease lost");
+                        LeaseEvent::Lost {
+                            token: &r.token,
+                            at: LostAt::Commit,
+                        }
+                        .emit();
                         continue;
                     }
                     Ok(Exit::ShardEnd) => {
                         // List the shards now, not at the next sync: the children's leases
                         // appear (and are taken) at once.
                         state.last_sync = None;
-                        "shard_end"
+                        ReleaseReason::ShardEnd
                     }
-                    Ok(Exit::Stopped) => "stopped",
+                    Ok(Exit::Stopped) => ReleaseReason::Stopped,
                     Err(e) => {
                         tracing::error!(shard = %shard, error = %e, "shard task panicked");
-                        "failed"
+                        ReleaseReason::Failed
                     }
                 };
                 // Give the lease back so a restart (here or elsewhere) resumes at once.
@@ -180,8 +194,11 @@ impl Worker {
         }
         for shard in lost {
             if let Some(r) = state.running.remove(&shard) {
-                tracing::info!(shard = %shard, counter = r.token.counter, "lease lost at renewal");
-                metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
+                LeaseEvent::Lost {
+                    token: &r.token,
+                    at: LostAt::Renewal,
+                }
+                .emit();
                 r.cancel.cancel();
             }
         }
@@ -204,12 +221,11 @@ impl Worker {
             };
             let held_before = leases.iter().any(|l| l.shard == take.shard && l.owner.is_some());
             let how = match (take.steal, held_before) {
-                (true, _) => "stolen",
-                (false, true) => "expired",
-                (false, false) => "free",
+                (true, _) => TakenHow::Stolen,
+                (false, true) => TakenHow::Expired,
+                (false, false) => TakenHow::Free,
             };
-            metrics::counter!(m::LEASES_TAKEN_TOTAL, "how" => how).increment(1);
-            tracing::info!(shard = %take.shard, counter = token.counter, how, "lease taken");
+            LeaseEvent::Taken { token: &token, how }.emit();
             taken.push(token);
         }
         if taken.is_empty() {
@@ -255,8 +271,7 @@ impl Worker {
             // Not worth failing the round over: the next sync tries again.
             match self.leases.delete_finished(&shard, now_ms()).await {
                 Ok(true) => {
-                    metrics::counter!(m::LEASES_CLEANED_UP_TOTAL).increment(1);
-                    tracing::info!(shard = %shard, "lease cleaned up: shard finished and its children started");
+                    LeaseEvent::CleanedUp { shard: &shard }.emit();
                 }
                 Ok(false) => {
                     tracing::debug!(shard = %shard, "lease not cleaned up: another worker did, or it changed")
@@ -272,11 +287,10 @@ impl Worker {
 pub(crate) async fn release(
     leases: &dyn LeaseStore,
     token: &LeaseToken,
-    reason: &'static str,
+    reason: ReleaseReason,
 ) -> Result<(), LeaseError> {
     leases.release(token).await?;
-    metrics::counter!(m::LEASES_RELEASED_TOTAL, "reason" => reason).increment(1);
-    tracing::info!(shard = %token.shard, counter = token.counter, reason, "lease released");
+    LeaseEvent::Released { token, reason }.emit();
     Ok(())
 }
 
@@ -284,7 +298,7 @@ pub(crate) async fn release(
 pub(crate) async fn stop_all(
     leases: &dyn LeaseStore,
     running: impl IntoIterator<Item = (ShardId, Running)>,
-    reason: &'static str,
+    reason: ReleaseReason,
 ) {
     let running: Vec<(ShardId, Running)> = running.into_iter().collect();
     for (_, r) in &running {
@@ -293,8 +307,11 @@ pub(crate) async fn stop_all(
     for (shard, r) in running {
         match tokio::time::timeout(Duration::from_secs(30), r.task).await {
             Ok(Ok(Exit::LeaseLost)) => {
-                metrics::counter!(m::LEASES_LOST_TOTAL).increment(1);
-                tracing::info!(shard = %shard, counter = r.token.counter, "lease lost");
+                LeaseEvent::Lost {
+                    token: &r.token,
+                    at: LostAt::Commit,
+                }
+                .emit();
                 continue;
             }
             Ok(Ok(Exit::Failed(e))) => tracing::warn!(shard = %shard, error = %e, "shard task failed while stopping"),
