@@ -27,7 +27,10 @@ fn copies_repeat_an_earlier_valid_event_within_the_delay() {
     for (i, ev) in events.iter().enumerate() {
         match &ev.truth {
             Truth::Valid(e) => {
-                assert!(originals.insert(e.event_id.clone(), (i, ev)).is_none(), "ids are unique");
+                assert!(
+                    originals.insert(e.event_id.clone(), (i, ev)).is_none(),
+                    "ids are unique"
+                );
             }
             Truth::Copy(e) => {
                 copies += 1;

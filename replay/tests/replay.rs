@@ -163,7 +163,10 @@ async fn rebuilds_from_the_archive_and_the_stream_equal_the_live_rows_copies_dro
     produce_workload(&stream, workload_with_copies(events)).await;
     let archive_dir = dir.path().join("archive");
     let w = consume(&stream, &dir.path().join("w.db"), &archive_dir, events).await;
-    assert!(w.totals().await.unwrap().duplicates > 1_000, "the live workers dropped the copies");
+    assert!(
+        w.totals().await.unwrap().duplicates > 1_000,
+        "the live workers dropped the copies"
+    );
     let live = snapshot(&w).await;
     let first = START_MS / 60_000;
     // A range in the middle: windows at its start got events read before it, so starting
