@@ -17,16 +17,27 @@ fn record(i: usize) -> PutRecord {
     }
 }
 
-async fn read_all(reader: &dyn StreamReader, shard: &ShardId, from: StartPosition) -> Vec<Record> {
+/// Reads `shard` from `from` until `expected` records came (or 20 s passed), then once more
+/// to see that nothing else follows. An empty batch only means "nothing yet" (a Kafka fetch
+/// may not have arrived), so an empty read alone never ends it early.
+async fn read_expecting(
+    reader: &dyn StreamReader,
+    shard: &ShardId,
+    from: StartPosition,
+    expected: usize,
+) -> Vec<Record> {
     let mut r = reader.open(shard, from).await.unwrap();
     let mut out = Vec::new();
-    loop {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while out.len() < expected && std::time::Instant::now() < deadline {
         let batch = r.next_batch(7).await.unwrap();
         if batch.records.is_empty() {
-            return out;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         out.extend(batch.records);
     }
+    out.extend(r.next_batch(7).await.unwrap().records);
+    out
 }
 
 /// Records land on the shard owning their hash key, in put order per shard, and read back
@@ -63,7 +74,8 @@ pub async fn stream_round_trip(writer: &dyn StreamWriter, reader: &dyn StreamRea
             written.windows(2).all(|w| w[0].0 < w[1].0),
             "sequence numbers must grow in put order"
         );
-        let read = read_all(reader, shard, StartPosition::TrimHorizon).await;
+        let n = written.len();
+        let read = read_expecting(reader, shard, StartPosition::TrimHorizon, n).await;
         assert_eq!(
             read.len(),
             written.len(),
@@ -75,22 +87,28 @@ pub async fn stream_round_trip(writer: &dyn StreamWriter, reader: &dyn StreamRea
             assert_eq!(got.data, sent.data);
         }
         let third = &written[written.len() / 3].0;
-        let at = read_all(reader, shard, StartPosition::AtSequence(third.clone())).await;
+        let at = read_expecting(reader, shard, StartPosition::AtSequence(third.clone()), n - n / 3).await;
         assert_eq!(&at[0].sequence, third, "AT_SEQUENCE_NUMBER starts at that record");
-        let after = read_all(reader, shard, StartPosition::AfterSequence(third.clone())).await;
+        let after = read_expecting(
+            reader,
+            shard,
+            StartPosition::AfterSequence(third.clone()),
+            n - n / 3 - 1,
+        )
+        .await;
         assert_eq!(
             after.len() + 1,
             at.len(),
             "AFTER_SEQUENCE_NUMBER skips exactly that record"
         );
-        let ts = read_all(reader, shard, StartPosition::AtTimestamp(read[0].arrival_ms)).await;
+        let ts = read_expecting(reader, shard, StartPosition::AtTimestamp(read[0].arrival_ms), n).await;
         assert_eq!(
             ts.len(),
             read.len(),
             "AT_TIMESTAMP of the first arrival reads everything"
         );
         assert!(
-            read_all(reader, shard, StartPosition::Latest).await.is_empty(),
+            read_expecting(reader, shard, StartPosition::Latest, 0).await.is_empty(),
             "LATEST reads only new records"
         );
     }
