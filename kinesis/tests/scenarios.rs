@@ -1,6 +1,7 @@
 //! The shared seam scenarios, run against the Kinesis emulator.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 use inlet_kinesis::testing::fresh_stream;
+use inlet_kinesis::{KinesisLocation, KinesisStream, ReadMode};
 use inlet_seams::scenarios;
 
 #[tokio::test]
@@ -17,4 +18,20 @@ async fn stream_explicit_hash_key() {
         return;
     };
     scenarios::stream_explicit_hash_key(&stream).await;
+}
+
+/// The same suite with the shards read by enhanced fan-out (`SubscribeToShard`) instead of
+/// polling: another `StreamReader` on the same stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_round_trip_read_by_enhanced_fan_out() {
+    let Some(stream) = fresh_stream("fanout-round-trip", 3).await else {
+        return;
+    };
+    let fanout = KinesisStream::connect(KinesisLocation {
+        read: ReadMode::Fanout,
+        consumer: "scenarios".into(),
+        ..stream.location().clone()
+    })
+    .await;
+    scenarios::stream_round_trip(&stream, &fanout).await;
 }
