@@ -1,7 +1,7 @@
 //! Worker settings.
-use crate::archive::Archive;
 use inlet_rollup::Lateness;
 use inlet_schemas::validate::Limits;
+use inlet_seams::Archive;
 use std::sync::Arc;
 use std::time::Duration;
 

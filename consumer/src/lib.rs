@@ -1,7 +1,5 @@
 //! Inlet's consumer worker.
 //!
-//! - [`archive`]: the raw archive hook ([`Archive`]): every record read, durable before the
-//!   commit that checkpoints past it.
 //! - [`config`]: worker settings (failover time, commit cadence, lateness, dedupe retry
 //!   window, limits).
 //! - [`processor`]: the pure core: stream records → user records → events → dedupe →
@@ -27,7 +25,6 @@
 //! the commit whose checkpoint moves past it. Every event read is aggregated, dead-lettered
 //! with its reason, or dropped as a duplicate.
 
-pub mod archive;
 pub mod balance;
 pub mod config;
 pub mod events;
@@ -38,9 +35,10 @@ pub mod shard_task;
 pub mod stats;
 pub mod worker;
 
-pub use archive::{Archive, ShardArchive};
 pub use config::WorkerConfig;
 pub use group_worker::GroupWorker;
+/// The archive seam, re-exported where the worker's settings take it.
+pub use inlet_seams::{Archive, ShardArchive};
 pub use processor::RecordProcessor;
 pub use stats::{ConsumerStats, StatsSnapshot};
 pub use worker::{Worker, WorkerError};

@@ -1,10 +1,10 @@
 //! One shard's loop: restore its state from the last commit, read, process, commit.
-use crate::archive::ShardArchive;
 use crate::config::WorkerConfig;
 use crate::metrics as m;
 use crate::processor::RecordProcessor;
 use crate::stats::ConsumerStats;
 use inlet_rollup::{Dedupe, ShardRollup};
+use inlet_seams::ShardArchive;
 use inlet_seams::error_chain;
 use inlet_seams::{
     DeadLetterKind, HashKeyRange, Lease, LeaseToken, ShardReader, StartPosition, StreamError, StreamReader, Warehouse,

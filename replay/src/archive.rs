@@ -10,7 +10,7 @@
 //! segments may overlap; [`ArchiveReader`] merges a shard's segments by sequence number and
 //! drops the repeats.
 use crate::segment::{self, SegmentHeader, SegmentReader};
-use inlet_consumer::{Archive, ShardArchive};
+use inlet_seams::{Archive, ShardArchive};
 use inlet_seams::{Record, SequenceNumber, ShardId, StartPosition, StreamError};
 use std::collections::{BTreeSet, BinaryHeap};
 use std::fs::File;

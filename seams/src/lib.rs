@@ -2,6 +2,8 @@
 //! types (never an SDK's). Kinesis semantics are the model; Kafka partitions and the
 //! embedded log map onto them.
 //!
+//! - [`archive`]: [`Archive`] and [`ShardArchive`]: every record a consumer reads, durable
+//!   before the commit that checkpoints past it.
 //! - [`shard`]: shard ids, 128-bit hash keys and ranges, split/merge lineage.
 //! - [`sequence`]: ordered sequence numbers, start positions, checkpoints.
 //! - [`stream`]: [`StreamWriter`], [`StreamReader`] and [`ShardReader`].
@@ -14,6 +16,7 @@
 //! Architecture invariant: a deployment's lease store and warehouse live in one database,
 //! which is what lets the fence and the commit be one transaction.
 
+pub mod archive;
 pub mod group;
 pub mod lease;
 pub mod sequence;
@@ -24,6 +27,7 @@ pub mod warehouse;
 #[cfg(feature = "scenarios")]
 pub mod scenarios;
 
+pub use archive::{Archive, ShardArchive};
 pub use group::{AssignReply, GroupEvent, GroupMember, Positions, RevokeDone};
 pub use lease::{Lease, LeaseError, LeaseStore, LeaseToken};
 pub use sequence::{Checkpoint, SequenceNumber, StartPosition};

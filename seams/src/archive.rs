@@ -1,12 +1,14 @@
-//! The raw archive hook: where a shard task writes every stream record it reads, so history
-//! outlives the stream's retention (the `inlet-replay` crate implements it on files).
+//! The archive seam: where a consumer's shard task writes every stream record it reads, so
+//! history outlives the stream's retention (the `inlet-replay` crate implements it on local
+//! files and reads it back; `scenarios::archive_round_trip` is what every implementation
+//! passes).
 //!
 //! Contract: [`ShardArchive::append`] only buffers; [`ShardArchive::sync`] makes everything
 //! appended so far durable (written and fsynced). The shard task calls `sync` before every
 //! commit, so the archive always holds every record up to the committed checkpoint. After a
 //! crash a shard is re-read from its checkpoint, so an archive may hold a record twice (same
 //! shard and sequence, same bytes); readers drop the repeats.
-use inlet_seams::{Record, ShardId};
+use crate::{Record, ShardId};
 
 /// An archive: one writer per shard task.
 pub trait Archive: Send + Sync + std::fmt::Debug {
