@@ -6,6 +6,11 @@
 //!   polling `GetRecords` within the per-shard read limits, expired-iterator recovery).
 //! - [`fanout`]: enhanced fan-out reading (`read=fanout`): a registered stream consumer and
 //!   `SubscribeToShard` subscriptions, renewed, resumed and replaced when stalled.
+//!   `fanout/timings.rs`: [`fanout::FanoutTimings`] and its defaults; `fanout/position.rs`:
+//!   starting positions and the resume cursor; `fanout/buffer.rs`: received events and the
+//!   pure event buffer; `fanout/errors.rs`: setup errors and event-stream error
+//!   classification; `fanout/registration.rs`: registering, listing and deregistering the
+//!   stream consumer; `fanout/reader.rs`: the [`fanout::FanoutShardReader`].
 //! - [`admin`]: create, describe, split, merge and rescale streams (`inlet streams`).
 //! - [`fault_proxy`]: an HTTP proxy that sits in front of a real endpoint and injects
 //!   throttling and refused calls, for tests of the producer's retries.
