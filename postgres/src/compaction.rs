@@ -2,9 +2,10 @@
 //! than a horizon, are folded into one final row per key (shard id `*`), so old days cost
 //! one row per title or game instead of one per shard. The views and reads merge `*` rows
 //! like any other partial, so results do not change.
-use crate::warehouse::{
-    GAMES_SELECT, PgWarehouse, VIEWING_SELECT, connect, game_row, viewing_row, write_games, write_viewing,
-};
+use crate::copy::{STAGING, write_games, write_viewing};
+use crate::retry::connect;
+use crate::rows::{GAMES_SELECT, VIEWING_SELECT, game_row, viewing_row};
+use crate::warehouse::PgWarehouse;
 use inlet_rollup::row::{merge_games, merge_viewing};
 use inlet_seams::WarehouseError;
 
@@ -62,7 +63,7 @@ impl PgWarehouse {
                 )
                 .await?;
             }
-            tx.batch_execute(crate::warehouse::STAGING).await?;
+            tx.batch_execute(STAGING).await?;
             write_viewing(&tx, COMPACTED, &v).await?;
             write_games(&tx, COMPACTED, &g).await?;
             tx.commit().await?;

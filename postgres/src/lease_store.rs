@@ -1,6 +1,7 @@
 //! Leases in the warehouse database (see [`crate::warehouse`]): the fence and the commit
 //! share a transaction.
-use crate::warehouse::{PgWarehouse, connect};
+use crate::retry::connect;
+use crate::warehouse::PgWarehouse;
 use async_trait::async_trait;
 use inlet_seams::lease::{parents_first, parents_from_stored, parents_to_stored};
 use inlet_seams::{Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, Shard, ShardId, WarehouseError};

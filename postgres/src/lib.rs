@@ -8,11 +8,16 @@
 //! - [`views`]: the SQL views that merge per-shard partials into final rollups per minute,
 //!   hour and day: sums, HyperLogLog unions over register rows, DDSketch merges over bucket
 //!   rows.
-//! - [`warehouse`]: [`PgWarehouse`]: commits through `COPY` into staging tables and a
-//!   set-based delete + insert, fenced by the lease counter; reads.
+//! - [`warehouse`]: [`PgWarehouse`]: connect and migrate, the commit fenced by the lease
+//!   counter (one transaction), and the [`inlet_seams::Warehouse`] reads.
+//! - `copy`: the commit's rows staged through binary `COPY` into temp tables, then merged
+//!   by a set-based delete + insert (the staging and merge SQL).
+//! - `seen`: the dedupe state (remembered event ids, duplicate count), written and read.
+//! - `rows`: row decoders and the SELECT column lists of stored partials.
 //! - [`lease_store`]: leases in the same database.
 //! - [`compaction`]: folds old per-shard partials into one final row per key.
-//! - [`retry`]: which errors are transient, and the backoff.
+//! - [`retry`]: which errors are transient, the backoff, and the runner that retries an
+//!   operation's attempts.
 //!
 //! Guarantee: a commit applies wholly or not at all, and only while the committing worker
 //! holds the lease's current counter. Transient faults (connection loss, serialization
@@ -24,9 +29,12 @@
 
 pub mod compaction;
 pub mod config;
+mod copy;
 pub mod lease_store;
 pub mod migrations;
 pub mod retry;
+mod rows;
+mod seen;
 pub mod views;
 pub mod warehouse;
 

@@ -1,5 +1,9 @@
-//! Transient faults and the backoff between attempts.
-use std::time::Duration;
+//! Retrying: which faults are transient, the backoff, and the runner that retries an
+//! operation's attempts (`PgWarehouse::run`).
+use crate::warehouse::PgWarehouse;
+use deadpool_postgres::{Object, Pool};
+use inlet_seams::WarehouseError;
+use std::time::{Duration, Instant};
 use tokio_postgres::error::SqlState;
 
 /// Whether an attempt that failed with `e` may succeed if tried again.
@@ -40,4 +44,91 @@ pub fn is_transient_pool(e: &deadpool_postgres::PoolError) -> bool {
 /// Delay before attempt `attempt` (1-based): 50 ms doubling to 2 s.
 pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(50u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(2))
+}
+
+/// Why one attempt failed.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    Pool(deadpool_postgres::PoolError),
+    Sql(tokio_postgres::Error),
+}
+
+/// A connection from the pool, for [`PgWarehouse::run`]'s operations.
+pub(crate) async fn connect(pool: &Pool) -> Result<Object, Attempt> {
+    pool.get().await.map_err(Attempt::Pool)
+}
+
+impl From<tokio_postgres::Error> for Attempt {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Attempt::Sql(e)
+    }
+}
+
+impl Attempt {
+    fn transient(&self) -> bool {
+        match self {
+            Attempt::Pool(e) => is_transient_pool(e),
+            Attempt::Sql(e) => is_transient(e),
+        }
+    }
+    fn into_source(self) -> Box<dyn std::error::Error + Send + Sync> {
+        match self {
+            Attempt::Pool(e) => Box::new(e),
+            Attempt::Sql(e) => Box::new(e),
+        }
+    }
+}
+
+pub(crate) fn database(
+    operation: &'static str,
+    retryable: bool,
+    source: Box<dyn std::error::Error + Send + Sync>,
+) -> WarehouseError {
+    WarehouseError::Database {
+        operation,
+        retryable,
+        source,
+    }
+}
+
+impl PgWarehouse {
+    /// Runs `op` (which takes a connection from the pool it is given), retrying transient
+    /// faults for `retry_for`.
+    pub(crate) async fn run<T, F, Fut>(&self, operation: &'static str, op: F) -> Result<T, WarehouseError>
+    where
+        F: Fn(Pool) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Attempt>>,
+    {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let result = op(self.pool.clone()).await;
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if e.transient() && started.elapsed() < self.config.retry_for => {
+                    tracing::warn!(operation, attempt, error = %DisplayAttempt(&e), "transient database fault; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(e) => {
+                    let retryable = e.transient();
+                    return Err(database(operation, retryable, e.into_source()));
+                }
+            }
+        }
+    }
+}
+
+struct DisplayAttempt<'a>(&'a Attempt);
+
+impl std::fmt::Display for DisplayAttempt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Attempt::Pool(e) => write!(f, "{e}"),
+            Attempt::Sql(e) => match e.as_db_error() {
+                Some(db) => write!(f, "{}: {}", db.code().code(), db.message()),
+                None => write!(f, "{e}"),
+            },
+        }
+    }
 }
