@@ -2,15 +2,20 @@
 //! endpoint (the local emulator), forwards every call, and on `PutRecords` can
 //!
 //! - fail single records with `ProvisionedThroughputExceededException` (they are taken
-//!   out of the forwarded call, so a failed record is really not written), and
-//! - refuse whole calls (`ServiceUnavailable`, HTTP 503) before forwarding them;
+//!   out of the forwarded call, so a failed record is really not written),
+//! - refuse whole calls (`ServiceUnavailable`, HTTP 503) before forwarding them, and
+//! - leave whole calls unanswered: the call is forwarded and written, but its answer is
+//!   never sent back (the connection is held open until the client gives up and drops it, or
+//!   at most [`UNANSWERED_HOLD`]);
 //!
 //! and on `GetRecords` can answer `ProvisionedThroughputExceededException` or
 //! `ExpiredIteratorException` instead of forwarding.
 //!
-//! Only failures that leave the stream unchanged are injected: a call that was written but
-//! answered with an error (a lost response) would make any Kinesis client write a
-//! duplicate, which no producer can prevent.
+//! All but one of these failures leave the stream unchanged, so a producer that retries them
+//! writes every record once. The exception is the unanswered call: written, but the client
+//! cannot know it, and Kinesis has no idempotent put, so the retry writes the records a
+//! second time (any Kinesis client does, the KPL too). It exists to test the other end: that
+//! the consumer recognises those copies by their event ids and drops them as duplicates.
 //!
 //! Choices are made by a seeded generator, so a run is repeatable.
 use bytes::Bytes;
@@ -35,6 +40,10 @@ pub struct Faults {
     pub record_throttle_rate: f64,
     /// Chance that a whole `PutRecords` call is refused (HTTP 503 `ServiceUnavailable`).
     pub call_failure_rate: f64,
+    /// Chance that a `PutRecords` call is forwarded (so it is written) but never answered:
+    /// the client times out and retries, writing its records again. With this fault alone,
+    /// the seed decides which calls (one draw per `PutRecords` call, retries included).
+    pub unanswered_call_rate: f64,
     /// Chance that a `GetRecords` call is refused with `ProvisionedThroughputExceededException`
     /// (the shard's read limits).
     pub read_throttle_rate: f64,
@@ -53,7 +62,14 @@ pub struct ProxyStats {
     pub throttled_records: u64,
     /// `GetRecords` calls refused (throttled or iterator expired).
     pub refused_reads: u64,
+    /// `PutRecords` calls forwarded (so written, unless the stream refused them) whose
+    /// answer was withheld.
+    pub unanswered_calls: u64,
 }
+
+/// How long the answer to an unanswered call is withheld at most, if the client does not
+/// give up first; then the connection is closed without an answer.
+pub const UNANSWERED_HOLD: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[derive(Debug)]
 struct State {
@@ -64,6 +80,11 @@ struct State {
     refused: AtomicU64,
     throttled: AtomicU64,
     refused_reads: AtomicU64,
+    unanswered: AtomicU64,
+    /// Unanswered calls whose connection is still held open.
+    holding: AtomicU64,
+    /// How long an unanswered call is held at most.
+    hold: std::time::Duration,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -100,6 +121,15 @@ impl FaultProxy {
     /// Starts a proxy on a random loopback port in front of `upstream`
     /// (e.g. `http://127.0.0.1:4568`).
     pub async fn start(upstream: &str, faults: Faults, seed: u64) -> std::io::Result<Self> {
+        Self::start_holding(upstream, faults, seed, UNANSWERED_HOLD).await
+    }
+
+    async fn start_holding(
+        upstream: &str,
+        faults: Faults,
+        seed: u64,
+        hold: std::time::Duration,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
@@ -110,6 +140,9 @@ impl FaultProxy {
             refused: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             refused_reads: AtomicU64::new(0),
+            unanswered: AtomicU64::new(0),
+            holding: AtomicU64::new(0),
+            hold,
             client: Client::builder(TokioExecutor::new()).build_http(),
         });
         let stop = CancellationToken::new();
@@ -134,7 +167,13 @@ impl FaultProxy {
             refused_calls: self.state.refused.load(Relaxed),
             throttled_records: self.state.throttled.load(Relaxed),
             refused_reads: self.state.refused_reads.load(Relaxed),
+            unanswered_calls: self.state.unanswered.load(Relaxed),
         }
+    }
+
+    /// Unanswered calls whose connection is still held open (the client has not dropped it).
+    pub fn holding(&self) -> u64 {
+        self.state.holding.load(Relaxed)
     }
 }
 
@@ -160,7 +199,33 @@ async fn serve(listener: TcpListener, state: Arc<State>, stop: CancellationToken
     }
 }
 
-type Answer = Result<Response<Full<Bytes>>, hyper::Error>;
+type Answer = Result<Response<Full<Bytes>>, ProxyError>;
+
+/// Why a call got no answer: hyper closes the connection without one.
+#[derive(Debug, thiserror::Error)]
+enum ProxyError {
+    #[error("reading the request: {0}")]
+    Body(#[from] hyper::Error),
+    #[error("answer withheld by the fault proxy")]
+    Withheld,
+}
+
+/// Counts an unanswered call as held while it lives (the connection task drops it when the
+/// client disconnects or the proxy stops).
+struct Held<'a>(&'a AtomicU64);
+
+impl<'a> Held<'a> {
+    fn new(n: &'a AtomicU64) -> Self {
+        n.fetch_add(1, Relaxed);
+        Self(n)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
 
 fn answer(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
@@ -199,12 +264,22 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
     if !is_put_records || faults == Faults::default() {
         return Ok(forward(&state, &parts, body).await);
     }
-    if state.draw() < faults.call_failure_rate {
+    // Each fault draws only when it is on, so a run with one fault draws once per call.
+    if faults.call_failure_rate > 0.0 && state.draw() < faults.call_failure_rate {
         state.refused.fetch_add(1, Relaxed);
         return Ok(answer(
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"__type": "ServiceUnavailable", "message": "injected by the fault proxy"}),
         ));
+    }
+    if faults.unanswered_call_rate > 0.0 && state.draw() < faults.unanswered_call_rate {
+        // Written, then silence: the client times out, the connection is dropped and hyper
+        // drops this future with it; the hold only bounds a client that never gives up.
+        let _written = forward(&state, &parts, body).await;
+        state.unanswered.fetch_add(1, Relaxed);
+        let _held = Held::new(&state.holding);
+        tokio::time::sleep(state.hold).await;
+        return Err(ProxyError::Withheld);
     }
     let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
         return Ok(forward(&state, &parts, body).await);
@@ -215,7 +290,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
     // Which records fail: taken out of the call, answered as throttled in their place.
     let throttled: Vec<bool> = records
         .iter()
-        .map(|_| state.draw() < faults.record_throttle_rate)
+        .map(|_| faults.record_throttle_rate > 0.0 && state.draw() < faults.record_throttle_rate)
         .collect();
     let n_throttled = throttled.iter().filter(|&&t| t).count();
     if n_throttled == 0 {
@@ -318,5 +393,90 @@ async fn forward(state: &State, parts: &hyper::http::request::Parts, body: Bytes
             StatusCode::BAD_GATEWAY,
             json!({"__type": "InternalFailure", "message": format!("upstream unreachable: {e}")}),
         ),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// An upstream nothing listens on: the forward fails fast, which the proxy withholds like
+    /// any answer.
+    const NOWHERE: &str = "http://127.0.0.1:1";
+
+    async fn put_records(proxy: &FaultProxy) -> TcpStream {
+        let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+        let body = r#"{"StreamName":"s","Records":[]}"#;
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {}\r\nX-Amz-Target: Kinesis_20131202.PutRecords\r\n\
+             Content-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            proxy.addr,
+            body.len()
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        tcp
+    }
+
+    async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_call_is_held_until_the_client_hangs_up() {
+        let faults = Faults {
+            unanswered_call_rate: 1.0,
+            ..Faults::default()
+        };
+        let proxy = FaultProxy::start(NOWHERE, faults, 1).await.unwrap();
+        let mut tcp = put_records(&proxy).await;
+        wait_until("the call was never held", || proxy.holding() == 1).await;
+        assert_eq!(proxy.stats().unanswered_calls, 1);
+        assert_eq!(proxy.stats().forwarded_calls, 1, "forwarded before it is withheld");
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_millis(300), tcp.read(&mut buf)).await;
+        assert!(read.is_err(), "no answer while held: {read:?}");
+        drop(tcp);
+        wait_until("the hold outlived the client", || proxy.holding() == 0).await;
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_hangs_up_is_cut_off_without_an_answer() {
+        let faults = Faults {
+            unanswered_call_rate: 1.0,
+            ..Faults::default()
+        };
+        let proxy = FaultProxy::start_holding(NOWHERE, faults, 1, Duration::from_millis(200))
+            .await
+            .unwrap();
+        let mut tcp = put_records(&proxy).await;
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut got)).await;
+        // Closed by the proxy (end of stream, or a reset), never answered.
+        assert!(read.is_ok(), "the connection was not closed after the hold");
+        assert!(got.is_empty(), "an answer came: {}", String::from_utf8_lossy(&got));
+        wait_until("still held", || proxy.holding() == 0).await;
+        assert_eq!(proxy.stats().unanswered_calls, 1);
+    }
+
+    #[tokio::test]
+    async fn other_calls_and_a_zero_rate_are_answered() {
+        let proxy = FaultProxy::start(NOWHERE, Faults::default(), 1).await.unwrap();
+        let mut tcp = put_records(&proxy).await;
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        // The upstream is unreachable: the proxy's own 502, but an answer.
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 502"));
+        assert_eq!(proxy.stats().unanswered_calls, 0);
     }
 }

@@ -124,3 +124,79 @@ async fn records_that_cannot_be_written_in_time_come_back_failed_and_are_dead_le
     assert!(read.is_empty(), "nothing reached the stream");
     direct.delete().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_calls_are_written_and_their_retries_write_copies() {
+    // A missing emulator fails this test rather than skipping it.
+    let endpoint = std::env::var("INLET_KINESIS_ENDPOINT")
+        .expect("INLET_KINESIS_ENDPOINT is not set: run the tests through infra/servers.sh (start_servers)");
+    let faults = Faults {
+        unanswered_call_rate: 0.2,
+        ..Faults::default()
+    };
+    // Seed 7: the second PutRecords call is the first left unanswered.
+    let proxy = FaultProxy::start(&endpoint, faults, 7).await.unwrap();
+    let direct = KinesisStream::connect(patient_location(&endpoint, "unanswered")).await;
+    direct.create(2).await.unwrap();
+    // A short call timeout: an unanswered call is given up on after a second.
+    let via_proxy = KinesisStream::connect(inlet_kinesis::KinesisLocation {
+        endpoint: Some(proxy.endpoint()),
+        call_timeout: Duration::from_secs(1),
+        ..direct.location().clone()
+    })
+    .await;
+    let sent = events(2_000, 13);
+    let config = ProducerConfig {
+        batch: inlet_producer::BatchLimits {
+            max_aggregate_bytes: 4_000,
+            max_put_records: 10,
+            ..producer_config().batch
+        },
+        ..producer_config()
+    };
+    let producer = Producer::start(Arc::new(via_proxy), config).await.unwrap();
+    let mut deliveries = Vec::new();
+    for (key, data) in &sent {
+        deliveries.push(producer.send_confirmed(key.clone(), data.clone()).await.unwrap());
+    }
+    for (i, d) in deliveries.into_iter().enumerate() {
+        d.await.unwrap_or_else(|e| panic!("event {i} not delivered: {e}"));
+    }
+    let stats = producer.close().await.unwrap();
+    let injected = proxy.stats();
+    eprintln!("{stats:?}\n{injected:?}");
+    assert!(injected.unanswered_calls > 0, "{injected:?}");
+    assert!(stats.retries > 0, "unanswered calls must have been retried");
+    assert_eq!((stats.delivered, stats.failed), (sent.len() as u64, 0));
+    // Every answer the client gave up on was dropped with its connection.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while proxy.holding() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "held calls outlived their clients"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Every event is in the stream, and the unanswered calls' records twice or more.
+    let (_, read) = read_all(&direct).await;
+    let mut counts: HashMap<(&str, &[u8]), u64> = HashMap::new();
+    for r in &read {
+        *counts.entry((r.partition_key.as_str(), &r.data[..])).or_default() += 1;
+    }
+    for (key, data) in &sent {
+        assert!(counts.contains_key(&(key.as_str(), &data[..])), "an event is missing");
+    }
+    let copies = read.len() - sent.len();
+    eprintln!(
+        "{} user records for {} events: {copies} copies from {} unanswered calls",
+        read.len(),
+        sent.len(),
+        injected.unanswered_calls
+    );
+    assert!(
+        copies > 0,
+        "the unanswered calls were written, so their retries wrote copies"
+    );
+    direct.delete().await.unwrap();
+}
