@@ -13,8 +13,7 @@ use crate::backends::Locations;
 use crate::bench_report::{self, Report, json_string};
 use crate::report::thousands;
 use anyhow::{Context, Result, bail};
-use inlet_seams::{Lease, LeaseStore, Warehouse};
-use std::collections::BTreeSet;
+use inlet_seams::{LeaseStore, Warehouse};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -365,7 +364,7 @@ async fn wait_balanced(leases: &dyn LeaseStore, workers: &[String], procs: &mut 
     let started = Instant::now();
     loop {
         let list = leases.list().await.context("listing the leases")?;
-        if balanced(&list, workers, bench_report::now_ms() as i64) {
+        if inlet_consumer::balance::is_balanced(&list, workers, bench_report::now_ms() as i64) {
             return Ok(());
         }
         procs.check()?;
@@ -377,26 +376,6 @@ async fn wait_balanced(leases: &dyn LeaseStore, workers: &[String], procs: &mut 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn balanced(leases: &[Lease], workers: &[String], now_ms: i64) -> bool {
-    let finished: BTreeSet<_> = leases.iter().filter(|l| l.finished).map(|l| &l.shard).collect();
-    let known: BTreeSet<_> = leases.iter().map(|l| &l.shard).collect();
-    let mut held = vec![0usize; workers.len()];
-    let mut any = false;
-    for l in leases
-        .iter()
-        .filter(|l| !l.finished && l.parents.iter().all(|p| finished.contains(p) || !known.contains(p)))
-    {
-        let owner = l.owner.as_deref().filter(|_| l.expires_at_ms > now_ms);
-        match owner.and_then(|o| workers.iter().position(|w| w == o)) {
-            Some(i) => held[i] += 1,
-            None => return false,
-        }
-        any = true;
-    }
-    let (min, max) = (held.iter().min(), held.iter().max());
-    any && matches!((min, max), (Some(a), Some(b)) if b - a <= 1)
 }
 
 /// Waits until the warehouse's totals (aggregated + dead-lettered) reach `events`.
@@ -658,29 +637,6 @@ mod tests {
         assert_eq!(quantile(&sorted, 0.99), Some(1_950));
         assert_eq!(quantile(&[], 0.5), None);
         assert_eq!(latencies(&sent, &sum, 4_500, 1_000).len(), 5);
-    }
-
-    #[test]
-    fn leases_are_balanced_when_every_one_is_held_in_fair_shares() {
-        let lease = |i: u32, owner: Option<&str>| Lease {
-            shard: inlet_seams::ShardId::from_index(i),
-            owner: owner.map(str::to_owned),
-            counter: 1,
-            expires_at_ms: 10_000,
-            checkpoint: None,
-            watermark_ms: None,
-            parents: vec![],
-            finished: false,
-        };
-        let workers = ["w0".to_owned(), "w1".to_owned()];
-        let split = [lease(0, Some("w0")), lease(1, Some("w1")), lease(2, Some("w0"))];
-        assert!(balanced(&split, &workers, 5_000));
-        assert!(!balanced(&split, &workers, 10_000), "expired");
-        let one_sided = [lease(0, Some("w0")), lease(1, Some("w0")), lease(2, Some("w0"))];
-        assert!(!balanced(&one_sided, &workers, 5_000));
-        let free = [lease(0, Some("w0")), lease(1, None)];
-        assert!(!balanced(&free, &workers, 5_000));
-        assert!(!balanced(&[], &workers, 5_000));
     }
 
     #[test]

@@ -24,15 +24,36 @@ pub struct Take {
     pub steal: bool,
 }
 
-/// Plans what `me` should take at `now_ms`, holding at most `max_leases`.
-pub fn plan(leases: &[Lease], me: &str, now_ms: i64, max_leases: usize) -> Vec<Take> {
+/// The leases that can be held now: not finished, and every parent finished (a parent with
+/// no lease has aged out of the stream: nothing left to wait for).
+pub fn eligible(leases: &[Lease]) -> Vec<&Lease> {
     let finished: BTreeSet<&ShardId> = leases.iter().filter(|l| l.finished).map(|l| &l.shard).collect();
     let known: BTreeSet<&ShardId> = leases.iter().map(|l| &l.shard).collect();
-    // A parent with no lease has aged out of the stream: nothing left to wait for.
-    let eligible: Vec<&Lease> = leases
+    leases
         .iter()
         .filter(|l| !l.finished && l.parents.iter().all(|p| finished.contains(p) || !known.contains(p)))
-        .collect();
+        .collect()
+}
+
+/// Whether `workers` hold every eligible lease, unexpired at `now_ms`, in fair shares (no
+/// two differ by more than one): the state the plan converges to.
+pub fn is_balanced(leases: &[Lease], workers: &[String], now_ms: i64) -> bool {
+    let eligible = eligible(leases);
+    let mut held = vec![0usize; workers.len()];
+    for l in &eligible {
+        let owner = l.owner.as_deref().filter(|_| l.expires_at_ms > now_ms);
+        match owner.and_then(|o| workers.iter().position(|w| w == o)) {
+            Some(i) => held[i] += 1,
+            None => return false,
+        }
+    }
+    let (min, max) = (held.iter().min(), held.iter().max());
+    !eligible.is_empty() && matches!((min, max), (Some(a), Some(b)) if b - a <= 1)
+}
+
+/// Plans what `me` should take at `now_ms`, holding at most `max_leases`.
+pub fn plan(leases: &[Lease], me: &str, now_ms: i64, max_leases: usize) -> Vec<Take> {
+    let eligible = eligible(leases);
     if eligible.is_empty() {
         return Vec::new();
     }
@@ -136,6 +157,20 @@ mod tests {
             parents: vec![],
             finished: false,
         }
+    }
+
+    #[test]
+    fn leases_are_balanced_when_every_one_is_held_in_fair_shares() {
+        let held = |i: u32, owner: Option<&str>| lease(i, owner, 10_000);
+        let workers = ["w0".to_owned(), "w1".to_owned()];
+        let split = [held(0, Some("w0")), held(1, Some("w1")), held(2, Some("w0"))];
+        assert!(is_balanced(&split, &workers, 5_000));
+        assert!(!is_balanced(&split, &workers, 10_000), "expired");
+        let one_sided = [held(0, Some("w0")), held(1, Some("w0")), held(2, Some("w0"))];
+        assert!(!is_balanced(&one_sided, &workers, 5_000));
+        let free = [held(0, Some("w0")), held(1, None)];
+        assert!(!is_balanced(&free, &workers, 5_000));
+        assert!(!is_balanced(&[], &workers, 5_000));
     }
 
     #[test]
