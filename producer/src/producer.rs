@@ -1,87 +1,25 @@
 //! The async producer: bounded buffer, background writer task, retries, flush.
-use crate::batcher::{BatchLimits, Batcher};
+use crate::batcher::Batcher;
 use crate::dead_letter::DeadLetterFile;
 use crate::delivery::{Ack, Delivery};
 use crate::outbox::{Outbox, OutboxLimits};
+use crate::protocol::{Msg, Queued, RECORD_OVERHEAD};
 use crate::shard_map::ShardMap;
-use crate::spool::Spool;
+use crate::spool_driver::SpoolDriver;
+use crate::stats::Counters;
 use crate::task::Task;
 use bytes::Bytes;
 use inlet_schemas::kpl::UserRecord;
 use inlet_seams::{StreamWriter, hash_key};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio::time::Instant;
 
-/// Producer settings.
-#[derive(Debug, Clone)]
-pub struct ProducerConfig {
-    /// Aggregation and collection limits.
-    pub batch: BatchLimits,
-    /// Most bytes of user records held at once; `send` waits beyond it (backpressure).
-    pub max_buffered_bytes: usize,
-    /// Attempts per stream record before it is given up on (or `record_ttl`, whichever
-    /// comes first).
-    pub max_attempts: u32,
-    /// How long after it was sent a record may still be retried (KPL `RecordTtl`). A record
-    /// past it is given up on at its next failure, never while it merely waits its turn.
-    pub record_ttl: Duration,
-    /// First retry delay; doubles per attempt up to `max_backoff`, with jitter.
-    pub initial_backoff: Duration,
-    /// Longest retry delay.
-    pub max_backoff: Duration,
-    /// Most `PutRecords` calls in flight at once.
-    pub max_in_flight: usize,
-    /// Strict per-partition-key order: one stream record in flight per shard, so a retried
-    /// record can never be overtaken. Costs a round trip per aggregate and shard; without
-    /// it, a retry after a partial failure can land after a later record of its shard.
-    pub strict_order: bool,
-    /// Fraction of each shard's write rate (Kinesis: 1 MiB/s, 1,000 records/s) to use.
-    pub rate_headroom: f64,
-    /// How often the shard map is reloaded even when nothing suggests a reshard.
-    pub shard_map_refresh: Duration,
-    /// A JSON-lines file where records given up on are written, one line per user record
-    /// with the reason; `None`: only counted and logged (and returned to confirmed senders).
-    pub dead_letter: Option<PathBuf>,
-    /// An on-disk spool for outages; `None`: during an outage `send` waits once the buffer
-    /// is full, and records expire after `record_ttl`.
-    pub spool: Option<SpoolConfig>,
-}
-
-/// The on-disk spool's settings. Once the stream has been failing for `after` with records
-/// waiting, sealed records go to disk (freeing the buffer, so `send` keeps going) until the
-/// spool is drained again, in order; spooled records never expire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpoolConfig {
-    /// Its directory (one spool per producer).
-    pub dir: PathBuf,
-    /// Most bytes on disk; beyond it `send` waits again.
-    pub max_bytes: u64,
-    /// How long the stream must fail before records are spooled.
-    pub after: Duration,
-}
-
-impl Default for ProducerConfig {
-    fn default() -> Self {
-        Self {
-            batch: BatchLimits::default(),
-            max_buffered_bytes: 64 << 20,
-            max_attempts: 64,
-            record_ttl: Duration::from_secs(120),
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            max_in_flight: 8,
-            strict_order: false,
-            rate_headroom: 1.0,
-            shard_map_refresh: Duration::from_secs(60),
-            dead_letter: None,
-            spool: None,
-        }
-    }
-}
+// Defined beside what they describe; public here (and at the crate root) as before.
+pub use crate::config::{ProducerConfig, SpoolConfig};
+pub use crate::stats::ProducerStats;
 
 /// Why `send` refused a record. Nothing was buffered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,91 +86,6 @@ pub enum ProducerError {
     Stopped(String),
 }
 
-/// Counters of a producer's life; `accepted = delivered + failed + in flight`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ProducerStats {
-    /// User records accepted by `send`.
-    pub accepted: u64,
-    /// User records written.
-    pub delivered: u64,
-    /// User records given up on.
-    pub failed: u64,
-    /// Stream records written (aggregates count once).
-    pub stream_records: u64,
-    /// PutRecords calls made.
-    pub put_calls: u64,
-    /// Stream records sent again after a failure.
-    pub retries: u64,
-    /// Stream records that landed on another shard than the shard map predicted (each
-    /// reloads the map).
-    pub mispredicted: u64,
-    /// Stream records that went through the on-disk spool.
-    pub spooled: u64,
-}
-
-#[derive(Debug)]
-pub(crate) struct Counters {
-    pub(crate) accepted: AtomicU64,
-    pub(crate) delivered: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) stream_records: AtomicU64,
-    pub(crate) put_calls: AtomicU64,
-    pub(crate) retries: AtomicU64,
-    pub(crate) mispredicted: AtomicU64,
-    pub(crate) spooled: AtomicU64,
-    /// Milliseconds after `epoch` of the last write that failed retryably, plus one; 0 when
-    /// the last write succeeded (or none was made).
-    pub(crate) last_failure: AtomicU64,
-    pub(crate) epoch: Instant,
-}
-
-impl Counters {
-    fn new() -> Self {
-        Self {
-            accepted: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            stream_records: AtomicU64::new(0),
-            put_calls: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
-            mispredicted: AtomicU64::new(0),
-            spooled: AtomicU64::new(0),
-            last_failure: AtomicU64::new(0),
-            epoch: Instant::now(),
-        }
-    }
-
-    fn snapshot(&self) -> ProducerStats {
-        ProducerStats {
-            accepted: self.accepted.load(Relaxed),
-            delivered: self.delivered.load(Relaxed),
-            failed: self.failed.load(Relaxed),
-            stream_records: self.stream_records.load(Relaxed),
-            put_calls: self.put_calls.load(Relaxed),
-            retries: self.retries.load(Relaxed),
-            mispredicted: self.mispredicted.load(Relaxed),
-            spooled: self.spooled.load(Relaxed),
-        }
-    }
-}
-
-/// A user record on its way to the writer task.
-#[derive(Debug)]
-pub(crate) struct Queued {
-    pub(crate) shard_key: u128,
-    pub(crate) record: UserRecord,
-    pub(crate) permits: usize,
-    pub(crate) ack: Option<Ack>,
-}
-
-#[derive(Debug)]
-pub(crate) enum Msg {
-    Record(Queued),
-    /// Records taken together (`try_send_all_confirmed`): one message, so all or none.
-    Records(Vec<Queued>),
-    Flush(oneshot::Sender<()>),
-}
-
 /// Sends events to a stream. Cheap to share by reference; `close` it to flush and stop.
 #[derive(Debug)]
 pub struct Producer {
@@ -243,9 +96,6 @@ pub struct Producer {
     max_buffered_bytes: usize,
     task: tokio::task::JoinHandle<()>,
 }
-
-/// Bookkeeping bytes charged per user record on top of its payload.
-pub(crate) const RECORD_OVERHEAD: usize = 64;
 
 impl Producer {
     /// Starts a producer on `writer`, loading its shard map.
@@ -283,7 +133,7 @@ impl Producer {
             None => None,
         };
         let spool = match &config.spool {
-            Some(c) => Some(Spool::open(&c.dir, c.max_bytes).map_err(|source| ProducerError::Spool {
+            Some(c) => Some(SpoolDriver::open(c).map_err(|source| ProducerError::Spool {
                 path: c.dir.clone(),
                 source,
             })?),

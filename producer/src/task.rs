@@ -1,19 +1,23 @@
 //! The producer's writer task: takes user records from the channel, aggregates them
 //! (batcher), schedules the sealed records into `PutRecords` calls (outbox), keeps up to
 //! `max_in_flight` calls going, and settles every record: delivered, retried later, or
-//! given up on with a reason.
+//! given up on with a reason. The on-disk spool ([`SpoolDriver`]) and the pause after an
+//! unanswered call ([`Probe`]) are driven from its loop.
+use crate::backoff::Backoff;
 use crate::batcher::{Batcher, Ready};
+use crate::config::ProducerConfig;
 use crate::dead_letter::DeadLetterFile;
 use crate::delivery::{Ack, Delivered, DeliveryError};
 use crate::metrics as m;
 use crate::outbox::Outbox;
-use crate::producer::{Counters, Msg, ProducerConfig, Queued, RECORD_OVERHEAD};
+use crate::probe::Probe;
+use crate::protocol::{Msg, Queued, RECORD_OVERHEAD};
 use crate::shard_map::ShardMap;
-use crate::spool::Spool;
+use crate::spool_driver::{Offer, SpoolDriver};
+use crate::stats::Counters;
 use inlet_schemas::kpl::{self, UserRecord};
 use inlet_seams::error_chain;
 use inlet_seams::{PutOutcome, PutRecord, StreamError, StreamWriter};
-use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -27,51 +31,84 @@ const THROTTLED: &str = "ProvisionedThroughputExceededException";
 const UTILIZATION_EVERY_MS: u64 = 1000;
 /// How soon to try again when the shard map could not be reloaded.
 const MAP_RETRY: Duration = Duration::from_secs(1);
-/// Most bytes of spooled records read back into memory at once.
-const SPOOL_READ_BACK: usize = 4 << 20;
 
 /// A finished call.
 struct Done {
+    /// The records sent, with their bookkeeping, in the call's order.
     call: Vec<Ready<Ack>>,
+    /// The stream's answer: one outcome per record, or the call's failure.
     result: Result<Vec<PutOutcome>, StreamError>,
+    /// How long the call took.
     elapsed: Duration,
 }
 
-pub(crate) struct Task {
-    writer: Arc<dyn StreamWriter>,
-    map: ShardMap,
-    batcher: Batcher<Ack>,
-    outbox: Outbox<Ack>,
-    config: ProducerConfig,
-    capacity: Arc<Semaphore>,
-    counters: Arc<Counters>,
-    dead_letters: Option<DeadLetterFile>,
-    calls: JoinSet<Done>,
-    /// Set when the map looks stale (a misprediction); calls stop until it is reloaded.
-    reload_map: bool,
-    next_map_reload: Instant,
-    next_utilization_ms: u64,
+/// When the shard map is reloaded. A reload waits until no call is in flight, so no
+/// record's shard index is in use elsewhere.
+struct MapReload {
+    /// Set when the map looks stale (a record landed on another shard than predicted): no
+    /// call goes out until it is reloaded.
+    stale: bool,
+    /// When it is reloaded anyway: every `shard_map_refresh`, sooner after a failed listing.
+    next_at: Instant,
+}
+
+impl MapReload {
+    /// Whether the map should be reloaded at `now` (once no call is in flight).
+    fn due(&self, now: Instant) -> bool {
+        self.stale || now >= self.next_at
+    }
+}
+
+/// What the handle is waiting for from the task.
+struct Draining {
+    /// Flushes waiting until everything received before them is settled. No message is
+    /// taken meanwhile.
     flushes: Vec<oneshot::Sender<()>>,
+    /// Set once the channel closed (the handle is gone): settle everything, then stop.
     closing: bool,
-    rng: u64,
-    /// Set when a call got no answer: no data call goes out until a cheap probe of the
-    /// stream answers, so an unresponsive stream is not sent retry after retry that it may
-    /// all apply (and duplicate) once it wakes up.
-    suspect: bool,
-    probe: Option<tokio::task::JoinHandle<bool>>,
-    next_probe: Instant,
-    probe_failures: u32,
-    /// Since when (ms) every write has failed retryably; `None` after a success.
-    failing_since: Option<u64>,
-    spool: Option<Spool>,
-    /// Acks of spooled records, by the spool offset just past each.
-    spool_acks: VecDeque<(u64, Vec<(u32, Ack)>)>,
-    /// Read-back records not yet settled, by offset: whether each is done.
-    spool_unsettled: BTreeMap<u64, bool>,
-    /// Bytes of read-back records in memory.
-    spool_in_memory: usize,
-    /// Records appended to the spool since its last fsync.
-    spool_dirty: bool,
+}
+
+impl Draining {
+    /// Whether everything held should go out now, without waiting for fuller calls, and no
+    /// more messages be taken until it has.
+    fn active(&self) -> bool {
+        self.closing || !self.flushes.is_empty()
+    }
+}
+
+pub(crate) struct Task {
+    /// The stream.
+    writer: Arc<dyn StreamWriter>,
+    /// The open shards, by which records are aggregated and sent.
+    map: ShardMap,
+    /// User records being aggregated per shard, until sealed.
+    batcher: Batcher<Ack>,
+    /// Sealed stream records waiting for a call, per shard, paced per shard.
+    outbox: Outbox<Ack>,
+    /// The settings.
+    config: ProducerConfig,
+    /// The buffer, shared with the handle: one permit per byte held. The handle takes
+    /// permits for each record it accepts; the task gives them back once the record is
+    /// settled or spooled.
+    capacity: Arc<Semaphore>,
+    /// The counters, shared with the handle; `epoch` is the task's clock.
+    counters: Arc<Counters>,
+    /// Where records given up on are written, if configured.
+    dead_letters: Option<DeadLetterFile>,
+    /// The `PutRecords` calls in flight (at most `max_in_flight`).
+    calls: JoinSet<Done>,
+    /// When the shard map is reloaded.
+    map_reload: MapReload,
+    /// When per-shard utilization is next reported, ms.
+    next_utilization_ms: u64,
+    /// Flushes waiting, and whether the task is closing.
+    draining: Draining,
+    /// Delays of retries and of probes.
+    backoff: Backoff,
+    /// Writes paused after an unanswered call, until the stream answers a probe.
+    probe: Probe,
+    /// The on-disk spool, if configured.
+    spool: Option<SpoolDriver>,
 }
 
 impl Task {
@@ -82,7 +119,7 @@ impl Task {
         outbox: Outbox<Ack>,
         config: ProducerConfig,
         (capacity, counters): (Arc<Semaphore>, Arc<Counters>),
-        (dead_letters, spool): (Option<DeadLetterFile>, Option<Spool>),
+        (dead_letters, spool): (Option<DeadLetterFile>, Option<SpoolDriver>),
     ) -> Self {
         let (mut batcher, mut outbox) = (batcher, outbox);
         batcher.set_shards(map.len());
@@ -92,27 +129,23 @@ impl Task {
             batcher,
             outbox,
             map,
-            next_map_reload: Instant::now() + config.shard_map_refresh,
+            map_reload: MapReload {
+                stale: false,
+                next_at: Instant::now() + config.shard_map_refresh,
+            },
+            backoff: Backoff::new(config.initial_backoff, config.max_backoff),
             config,
             capacity,
             counters,
             dead_letters,
             calls: JoinSet::new(),
-            reload_map: false,
             next_utilization_ms: UTILIZATION_EVERY_MS,
-            flushes: Vec::new(),
-            closing: false,
-            rng: 0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id()),
-            suspect: false,
-            probe: None,
-            next_probe: Instant::now(),
-            probe_failures: 0,
-            failing_since: None,
+            draining: Draining {
+                flushes: Vec::new(),
+                closing: false,
+            },
+            probe: Probe::new(),
             spool,
-            spool_acks: VecDeque::new(),
-            spool_unsettled: BTreeMap::new(),
-            spool_in_memory: 0,
-            spool_dirty: false,
         }
     }
 
@@ -137,16 +170,19 @@ impl Task {
             self.spool_if_failing();
             self.sync_spool();
             self.read_back_spool();
-            if (self.reload_map || Instant::now() >= self.next_map_reload) && self.calls.is_empty() {
+            if self.map_reload.due(Instant::now()) && self.calls.is_empty() {
                 self.reload_shard_map().await;
             }
-            let draining = self.closing || !self.flushes.is_empty();
+            let draining = self.draining.active();
             let now = self.now_ms();
-            if self.suspect && self.probe.is_none() && Instant::now() >= self.next_probe {
+            if self.probe.due(Instant::now()) {
                 let writer = Arc::clone(&self.writer);
-                self.probe = Some(tokio::spawn(async move { writer.open_shards().await.is_ok() }));
+                self.probe.start(async move { writer.open_shards().await.is_ok() });
             }
-            while !self.reload_map && !self.suspect && self.calls.len() < self.config.max_in_flight.max(1) {
+            while !self.map_reload.stale
+                && !self.probe.writes_paused()
+                && self.calls.len() < self.config.max_in_flight.max(1)
+            {
                 // With nothing in flight, waiting for a fuller call only adds latency.
                 let force = draining || self.calls.is_empty();
                 let Some(call) = self.outbox.next_call(now, force) else {
@@ -154,12 +190,12 @@ impl Task {
                 };
                 self.start_call(call);
             }
-            let spool_empty = self.spool.as_ref().is_none_or(Spool::is_empty);
+            let spool_empty = self.spool.as_ref().is_none_or(SpoolDriver::is_empty);
             if draining && self.batcher.is_empty() && self.outbox.is_empty() && self.calls.is_empty() && spool_empty {
-                self.flushes.drain(..).for_each(|f| {
+                self.draining.flushes.drain(..).for_each(|f| {
                     let _ = f.send(());
                 });
-                if self.closing {
+                if self.draining.closing {
                     return;
                 }
             }
@@ -168,16 +204,16 @@ impl Task {
                 .into_iter()
                 .flatten()
                 .fold(self.next_utilization_ms, u64::min);
-            let mut wake = self.at(wake_ms).min(self.next_map_reload);
-            if self.suspect && self.probe.is_none() {
-                wake = wake.min(self.next_probe);
+            let mut wake = self.at(wake_ms).min(self.map_reload.next_at);
+            if let Some(probe_at) = self.probe.wake_at() {
+                wake = wake.min(probe_at);
             }
             // Not `!draining`: a flush acknowledged just above ends the draining.
-            let take_messages = !self.closing && self.flushes.is_empty();
+            let take_messages = !self.draining.active();
             tokio::select! {
                 msg = rx.recv(), if take_messages => match msg {
                     None => {
-                        self.closing = true;
+                        self.draining.closing = true;
                         self.batcher.seal_all();
                     }
                     Some(msg) => {
@@ -197,16 +233,8 @@ impl Task {
                     // acks are dropped with it, which resolves their deliveries as failed.
                     Err(e) => tracing::error!(error = %e, "a PutRecords call task failed"),
                 },
-                answered = probe_answer(&mut self.probe), if self.probe.is_some() => {
-                    self.probe = None;
-                    if answered {
-                        tracing::info!(probes = self.probe_failures + 1, "the stream answers again; resuming writes");
-                        self.suspect = false;
-                        self.probe_failures = 0;
-                    } else {
-                        self.probe_failures += 1;
-                        self.next_probe = Instant::now() + Duration::from_millis(self.backoff_ms(self.probe_failures));
-                    }
+                answered = self.probe.answer(), if self.probe.is_running() => {
+                    self.probe.answered(answered, Instant::now(), &mut self.backoff);
                 }
                 () = tokio::time::sleep_until(wake) => {
                     self.batcher.seal_due(self.now_ms());
@@ -221,7 +249,7 @@ impl Task {
             Msg::Records(items) => items.into_iter().for_each(|item| self.push(item)),
             Msg::Flush(ack) => {
                 self.batcher.seal_all();
-                self.flushes.push(ack);
+                self.draining.flushes.push(ack);
             }
         }
     }
@@ -282,7 +310,7 @@ impl Task {
                                 // Resharded under us: the stream routed it right, our map is old.
                                 self.counters.mispredicted.fetch_add(1, Relaxed);
                                 metrics::counter!(m::MISPREDICTED_TOTAL).increment(1);
-                                self.reload_map = true;
+                                self.map_reload.stale = true;
                             }
                             delivered += u64::from(ready.user_records);
                             stream_records += 1;
@@ -291,7 +319,7 @@ impl Task {
                             metrics::histogram!(m::BUFFERED_SECONDS)
                                 .record(now.saturating_sub(ready.first_ms) as f64 / 1000.0);
                             self.capacity.add_permits(ready.permits);
-                            self.spool_done(&ready);
+                            self.spool_settled(&ready);
                             for (sub_sequence, ack) in ready.acks {
                                 // A dropped Delivery means its sender stopped waiting: fine.
                                 let _ = ack.send(Ok(Delivered {
@@ -329,11 +357,7 @@ impl Task {
                 unavailable = retryable;
                 if matches!(e, StreamError::Unanswered { .. }) {
                     metrics::counter!(m::UNANSWERED_CALLS_TOTAL).increment(1);
-                    if !self.suspect {
-                        tracing::warn!("a call got no answer: probing the stream before writing again");
-                        self.suspect = true;
-                        self.next_probe = Instant::now();
-                    }
+                    self.probe.unanswered(Instant::now());
                 }
                 let message = error_chain(&e);
                 metrics::counter!(m::ERRORS_TOTAL, "code" => "PutRecords").increment(1);
@@ -345,11 +369,9 @@ impl Task {
         }
         let last_failure = if unavailable { now + 1 } else { 0 };
         self.counters.last_failure.store(last_failure, Relaxed);
-        self.failing_since = if unavailable {
-            self.failing_since.or(Some(now))
-        } else {
-            None
-        };
+        if let Some(spool) = self.spool.as_mut() {
+            spool.writes_done(now, unavailable);
+        }
         if !retry.is_empty() {
             self.outbox.retry(retry);
         }
@@ -366,7 +388,7 @@ impl Task {
     ) {
         ready.attempts += 1;
         // A record from the spool waits out the outage: it never expires.
-        let from_spool = ready.spool_offset != 0;
+        let from_spool = SpoolDriver::was_read_back(&ready);
         let expired = !from_spool && now.saturating_sub(ready.first_ms) >= self.config.record_ttl.as_millis() as u64;
         let exhausted = !from_spool && ready.attempts >= self.config.max_attempts;
         let reason = match (retryable, exhausted, expired) {
@@ -374,7 +396,7 @@ impl Task {
             (true, _, true) => "expired",
             (true, true, false) => "attempts_exhausted",
             (true, false, false) => {
-                ready.not_before_ms = now + self.backoff_ms(ready.attempts);
+                ready.not_before_ms = now + self.backoff.delay_ms(ready.attempts);
                 retry.push(ready);
                 return;
             }
@@ -398,47 +420,31 @@ impl Task {
             tracing::error!(error = %e, "writing the producer's dead-letter file failed");
         }
         self.capacity.add_permits(ready.permits);
-        self.spool_done(&ready);
+        self.spool_settled(&ready);
         for (_, ack) in ready.acks {
             let _ = ack.send(Err(DeliveryError::new(code, message, ready.attempts, retryable)));
         }
     }
 
-    /// Exponential backoff with "equal jitter": half fixed, half random, so retries of many
-    /// records do not come back in lockstep.
-    fn backoff_ms(&mut self, attempts: u32) -> u64 {
-        let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(16));
-        let full = self
-            .config
-            .initial_backoff
-            .saturating_mul(factor)
-            .min(self.config.max_backoff)
-            .as_millis() as u64;
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        full / 2 + self.rng % (full / 2 + 1)
-    }
-
     /// Reloads the shard map; when it changed, re-routes everything waiting by the new map.
     /// Called with no call in flight, so no record's shard index is in use elsewhere.
     async fn reload_shard_map(&mut self) {
-        self.next_map_reload = Instant::now() + self.config.shard_map_refresh;
+        self.map_reload.next_at = Instant::now() + self.config.shard_map_refresh;
         let map = match self.writer.open_shards().await.map(|s| ShardMap::new(&s)) {
             Ok(Ok(map)) => map,
             Ok(Err(e)) => {
                 // Mid-reshard listings need not tile; the next one will.
                 tracing::info!(error = %e, "shard map not reloaded yet");
-                self.next_map_reload = Instant::now() + MAP_RETRY;
+                self.map_reload.next_at = Instant::now() + MAP_RETRY;
                 return;
             }
             Err(e) => {
                 tracing::warn!(error = %error_chain(&e), "listing shards failed");
-                self.next_map_reload = Instant::now() + MAP_RETRY;
+                self.map_reload.next_at = Instant::now() + MAP_RETRY;
                 return;
             }
         };
-        self.reload_map = false;
+        self.map_reload.stale = false;
         if map.same_shards(&self.map) {
             return;
         }
@@ -457,7 +463,7 @@ impl Task {
         self.map = map;
         let now = self.now_ms();
         for mut ready in waiting {
-            if ready.spool_offset != 0 {
+            if SpoolDriver::was_read_back(&ready) {
                 // Read back from the spool: it settles by its offset, so it stays whole.
                 ready.shard = self.map.index_of(ready.record.hash_key());
                 self.outbox.push(ready);
@@ -472,8 +478,7 @@ impl Task {
     /// A sealed record goes to the outbox, or behind what is spooled while the spool holds
     /// anything (order per shard).
     fn seal(&mut self, ready: Ready<Ack>) {
-        let spooling = self.spool.as_ref().is_some_and(|s| !s.is_empty());
-        if spooling {
+        if self.spool.as_ref().is_some_and(|s| !s.is_empty()) {
             self.spool_record(ready);
         } else {
             self.outbox.push(ready);
@@ -486,116 +491,58 @@ impl Task {
         let Some(spool) = self.spool.as_mut() else {
             return self.outbox.push(ready);
         };
-        if !spool.has_room(ready.record.data.len() + ready.record.partition_key.len()) {
-            return self.outbox.push(ready);
-        }
-        match spool.append(&ready.record, ready.user_records) {
-            Ok(offset) => {
-                self.spool_dirty = true;
+        match spool.offer(ready) {
+            Offer::Spooled { permits } => {
                 self.counters.spooled.fetch_add(1, Relaxed);
                 metrics::counter!(m::SPOOLED_TOTAL).increment(1);
-                self.capacity.add_permits(ready.permits);
-                if !ready.acks.is_empty() {
-                    self.spool_acks.push_back((offset, ready.acks));
-                }
+                self.capacity.add_permits(permits);
             }
-            Err(e) => {
-                tracing::error!(error = %e, "writing the spool failed; keeping the record in memory");
-                self.outbox.push(ready);
-            }
+            Offer::Kept(ready) => self.outbox.push(ready),
         }
     }
 
     /// Once the stream has failed for the configured time with records waiting, everything
     /// waiting goes to the spool (and what is sealed later follows it there).
     fn spool_if_failing(&mut self) {
-        let (Some(cfg), Some(since)) = (&self.config.spool, self.failing_since) else {
-            return;
-        };
-        let failing_long = self.now_ms().saturating_sub(since) >= cfg.after.as_millis() as u64;
-        let spool_empty = self.spool.as_ref().is_none_or(Spool::is_empty);
-        if !failing_long || !spool_empty || self.outbox.is_empty() {
+        let (now, records_waiting) = (self.now_ms(), !self.outbox.is_empty());
+        if !self
+            .spool
+            .as_ref()
+            .is_some_and(|s| s.should_spool(now, records_waiting))
+        {
             return;
         }
         let waiting = self.outbox.drain();
         tracing::warn!(records = waiting.len(), "the stream keeps failing: spooling to disk");
-        let (in_memory, to_disk): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|r| r.spool_offset != 0);
+        let (in_memory, to_disk): (Vec<_>, Vec<_>) = waiting.into_iter().partition(SpoolDriver::was_read_back);
         in_memory.into_iter().for_each(|r| self.outbox.push(r));
         to_disk.into_iter().for_each(|r| self.spool_record(r));
     }
 
     /// Makes what was spooled durable: once per round of the loop, not per record.
     fn sync_spool(&mut self) {
-        if !std::mem::take(&mut self.spool_dirty) {
-            return;
-        }
-        if let Some(spool) = self.spool.as_mut()
-            && let Err(e) = spool.sync()
-        {
-            tracing::error!(error = %e, "syncing the spool failed");
+        if let Some(spool) = self.spool.as_mut() {
+            spool.sync();
         }
     }
 
-    /// Keeps up to [`SPOOL_READ_BACK`] bytes of spooled records in memory, in order: they are
-    /// sent (and retried) like any record, which is also how the spool finds the stream back.
+    /// Keeps some spooled records in memory, in order, to be sent like any record.
     fn read_back_spool(&mut self) {
-        let Some(spool) = self.spool.as_mut() else { return };
-        if spool.pending_bytes() == 0 || self.spool_in_memory >= SPOOL_READ_BACK {
-            return;
-        }
-        let records = match spool.read_back(SPOOL_READ_BACK - self.spool_in_memory) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the spool back failed");
-                return;
-            }
-        };
-        let now = self.now_ms();
-        for (spooled, offset) in records {
-            let acks = match self.spool_acks.front() {
-                Some((o, _)) if *o == offset => self.spool_acks.pop_front().map(|(_, a)| a).unwrap_or_default(),
-                _ => Vec::new(),
-            };
-            let size = spooled.record.partition_key.len() + spooled.record.data.len();
-            self.spool_in_memory += size;
-            self.spool_unsettled.insert(offset, false);
-            let shard = self.map.index_of(spooled.record.hash_key());
-            self.outbox.push(Ready {
-                record: spooled.record,
-                shard,
-                user_records: spooled.user_records,
-                permits: 0,
-                attempts: 0,
-                first_ms: now,
-                not_before_ms: 0,
-                spool_offset: offset,
-                acks,
-            });
+        let epoch = self.counters.epoch;
+        let now = || epoch.elapsed().as_millis() as u64;
+        if let Some(spool) = self.spool.as_mut() {
+            spool
+                .read_back(&self.map, now)
+                .into_iter()
+                .for_each(|r| self.outbox.push(r));
         }
     }
 
-    /// A read-back record is written or given up on: settle the spool up to the first one
-    /// still open.
-    fn spool_done(&mut self, ready: &Ready<Ack>) {
-        if ready.spool_offset == 0 {
-            return;
-        }
-        self.spool_in_memory = self
-            .spool_in_memory
-            .saturating_sub(ready.record.partition_key.len() + ready.record.data.len());
-        self.spool_unsettled.insert(ready.spool_offset, true);
-        let mut settled = None;
-        while let Some(entry) = self.spool_unsettled.first_entry() {
-            if !*entry.get() {
-                break;
-            }
-            settled = Some(*entry.key());
-            entry.remove();
-        }
-        if let (Some(offset), Some(spool)) = (settled, self.spool.as_mut())
-            && let Err(e) = spool.settle(offset)
-        {
-            tracing::error!(error = %e, "saving the spool's offset failed");
+    /// A record is written or given up on: if it was read back from the spool, the spool
+    /// settles up to the first read-back record still open.
+    fn spool_settled(&mut self, ready: &Ready<Ack>) {
+        if let Some(spool) = self.spool.as_mut() {
+            spool.settled(ready);
         }
     }
 
@@ -649,14 +596,6 @@ impl Task {
             self.config.max_buffered_bytes - self.capacity.available_permits().min(self.config.max_buffered_bytes);
         metrics::gauge!(m::BUFFERED_BYTES).set(buffered as f64);
         metrics::gauge!(m::CALLS_IN_FLIGHT).set(self.calls.len() as f64);
-    }
-}
-
-/// The probe's answer: whether the stream answered.
-async fn probe_answer(probe: &mut Option<tokio::task::JoinHandle<bool>>) -> bool {
-    match probe {
-        Some(handle) => handle.await.unwrap_or(false),
-        None => std::future::pending().await,
     }
 }
 
