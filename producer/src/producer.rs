@@ -142,6 +142,9 @@ impl Producer {
         let (tx, rx) = mpsc::channel(4096);
         let capacity = Arc::new(Semaphore::new(config.max_buffered_bytes));
         let counters = Arc::new(Counters::new());
+        if let Some(spool) = &spool {
+            counters.resumed.store(spool.inherited_user_records(), Relaxed);
+        }
         let task = Task::new(
             writer,
             map,

@@ -36,6 +36,8 @@ pub(crate) struct Spool {
     /// Bytes known written to the stream (persisted in `spool.offset`).
     settled: u64,
     max_bytes: u64,
+    /// User records left unsettled by an earlier process, found at open.
+    inherited_user_records: u64,
 }
 
 fn bad(msg: &str) -> io::Error {
@@ -67,7 +69,9 @@ impl Spool {
         };
         let mut reader = File::open(&path)?;
         reader.seek(SeekFrom::Start(settled))?;
+        let inherited_user_records = count_user_records(&path, settled, written)?;
         Ok(Self {
+            inherited_user_records,
             _lock: lock,
             dir: dir.to_owned(),
             out: BufWriter::new(file),
@@ -77,6 +81,11 @@ impl Spool {
             settled,
             max_bytes,
         })
+    }
+
+    /// User records an earlier process left unsettled (accepted by it, sent by this one).
+    pub(crate) fn inherited_user_records(&self) -> u64 {
+        self.inherited_user_records
     }
 
     /// Records spooled and not yet read back.
@@ -161,6 +170,23 @@ impl Spool {
         std::fs::write(&tmp, self.settled.to_le_bytes())?;
         std::fs::rename(tmp, self.dir.join("spool.offset"))
     }
+}
+
+/// The user records of the spooled records in `[from, to)` of the file at `path`.
+fn count_user_records(path: &Path, from: u64, to: u64) -> io::Result<u64> {
+    let mut file = std::io::BufReader::new(File::open(path)?);
+    file.seek(SeekFrom::Start(from))?;
+    let (mut at, mut n) = (from, 0u64);
+    while at < to {
+        let mut len = [0u8; 4];
+        file.read_exact(&mut len)?;
+        let len = u32::from_le_bytes(len) as usize;
+        let mut buf = vec![0u8; len];
+        file.read_exact(&mut buf)?;
+        n += u64::from(decode(&buf)?.user_records);
+        at += 4 + len as u64;
+    }
+    Ok(n)
 }
 
 fn decode(buf: &[u8]) -> io::Result<Spooled> {

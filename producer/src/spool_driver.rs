@@ -61,6 +61,11 @@ impl SpoolDriver {
         })
     }
 
+    /// User records an earlier producer left in the spool: accepted by it, sent by this one.
+    pub(crate) fn inherited_user_records(&self) -> u64 {
+        self.spool.inherited_user_records()
+    }
+
     /// Whether nothing spooled is left to settle. While something is, records sealed later
     /// go to the spool behind it rather than overtake it.
     pub(crate) fn is_empty(&self) -> bool {

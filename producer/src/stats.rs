@@ -3,11 +3,14 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use tokio::time::Instant;
 
-/// Counters of a producer's life; `accepted = delivered + failed + in flight`.
+/// Counters of a producer's life; `accepted + resumed = delivered + failed + in flight`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProducerStats {
     /// User records accepted by `send`.
     pub accepted: u64,
+    /// User records taken over from a spool an earlier producer left (it accepted them; this
+    /// one sends them first).
+    pub resumed: u64,
     /// User records written.
     pub delivered: u64,
     /// User records given up on.
@@ -31,6 +34,8 @@ pub struct ProducerStats {
 pub(crate) struct Counters {
     /// User records accepted by `send` (counted by the handle).
     pub(crate) accepted: AtomicU64,
+    /// User records taken over from an earlier producer's spool (counted at start).
+    pub(crate) resumed: AtomicU64,
     /// User records written.
     pub(crate) delivered: AtomicU64,
     /// User records given up on.
@@ -56,6 +61,7 @@ impl Counters {
     pub(crate) fn new() -> Self {
         Self {
             accepted: AtomicU64::new(0),
+            resumed: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             stream_records: AtomicU64::new(0),
@@ -71,6 +77,7 @@ impl Counters {
     pub(crate) fn snapshot(&self) -> ProducerStats {
         ProducerStats {
             accepted: self.accepted.load(Relaxed),
+            resumed: self.resumed.load(Relaxed),
             delivered: self.delivered.load(Relaxed),
             failed: self.failed.load(Relaxed),
             stream_records: self.stream_records.load(Relaxed),

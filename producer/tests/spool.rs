@@ -153,6 +153,13 @@ fn records_spooled_by_a_crashed_producer_are_sent_by_the_next_one_first() {
         }
         let stats = second.close().await.unwrap();
         assert_eq!(stats.failed, 0);
+        assert_eq!(stats.accepted, 1_000);
+        assert!(stats.resumed > 2_000, "the first producer's spooled records: {stats:?}");
+        assert_eq!(
+            stats.delivered,
+            stats.accepted + stats.resumed,
+            "everything accepted here or resumed from the spool is delivered: {stats:?}"
+        );
         read_back(&s).await
     });
     // Every record the first producer spooled is written, once, before the second one's,
