@@ -22,7 +22,8 @@
 //! Each mode but `gen` prints one JSON line (seconds per repetition, process CPU seconds).
 //! Without a mode (`cargo test --benches`, or `cargo bench` of every bench): a smoke check of
 //! `gen` and `kpl` on 2,000 events in a temporary directory, and of `kinesis` on 2,000 events
-//! when `INLET_KINESIS_ENDPOINT` is set. Neither needs Python.
+//! when `INLET_KINESIS_ENDPOINT` is set (under `infra/test.sh`, `INLET_BENCH_SERVERS=1`, a
+//! missing one fails). Neither needs Python.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench: a panic is the report
 
 use base64::Engine;
@@ -246,9 +247,10 @@ fn smoke() {
             .iter()
             .all(|a| a.data.starts_with(&kpl::MAGIC))
     );
-    match std::env::var("INLET_KINESIS_ENDPOINT") {
-        Ok(endpoint) => kinesis_mode(&events, &endpoint, 2_000, 4),
-        Err(_) => println!("peers kinesis: skipped (INLET_KINESIS_ENDPOINT is not set)"),
+    if let Some(endpoint) =
+        inlet_benches::server_var("INLET_KINESIS_ENDPOINT", "the Kinesis emulator", "peers' kinesis mode")
+    {
+        kinesis_mode(&events, &endpoint, 2_000, 4);
     }
     println!("peers: smoke check only; the comparison is benches/peers/run.sh");
 }

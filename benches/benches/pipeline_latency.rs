@@ -3,7 +3,8 @@
 //! steady rate into a stream that two in-process workers consume into an embedded warehouse.
 //!
 //! The stream is the Kinesis emulator when `INLET_KINESIS_ENDPOINT` is set (8 shards),
-//! else the embedded stream (8 shards). Latency is read off two timelines sampled every
+//! else the embedded stream (8 shards); under `infra/test.sh` (`INLET_BENCH_SERVERS=1`) a
+//! missing emulator fails. Latency is read off two timelines sampled every
 //! 10 ms, events sent and events committed: the k-th event's latency is when the k-th
 //! commit count was reached minus when the k-th event was sent (exact for first-in
 //! first-out delivery; across shards a fair approximation, which never underestimates the
@@ -31,7 +32,11 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let emulator = std::env::var("INLET_KINESIS_ENDPOINT").ok();
+    let emulator = inlet_benches::server_var(
+        "INLET_KINESIS_ENDPOINT",
+        "the Kinesis emulator",
+        "pipeline_latency's emulator run (on the embedded stream instead)",
+    );
     let rate: u64 = if emulator.is_some() { 2_000 } else { 20_000 };
     let secs: u64 = if full { 60 } else { 3 };
     let total = rate * secs;

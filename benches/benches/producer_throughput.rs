@@ -4,7 +4,8 @@
 //! - into a null writer (answers every call at once, no rate limits): the producer's own
 //!   ceiling on this machine;
 //! - into the Kinesis emulator, when `INLET_KINESIS_ENDPOINT` is set (16 shards, Kinesis
-//!   limits and per-shard rates): what the emulator takes.
+//!   limits and per-shard rates): what the emulator takes. Under `infra/test.sh`
+//!   (`INLET_BENCH_SERVERS=1`) a missing one fails.
 //!
 //! `cargo bench -p inlet-benches --bench producer_throughput` runs 500,000 events (the
 //! emulator 200,000); under `cargo test --benches` it runs 5,000 as a smoke check.
@@ -133,7 +134,11 @@ fn main() {
             let writer = Arc::new(NullWriter::new(shards));
             run(name, writer, &events, ProducerConfig::default(), batched).await;
         }
-        if let Ok(endpoint) = std::env::var("INLET_KINESIS_ENDPOINT") {
+        if let Some(endpoint) = inlet_benches::server_var(
+            "INLET_KINESIS_ENDPOINT",
+            "the Kinesis emulator",
+            "producer_throughput's emulator part",
+        ) {
             let stream = KinesisStream::connect(inlet_kinesis::testing::patient_location(&endpoint, "bench")).await;
             stream.create(16).await.unwrap();
             let config = ProducerConfig {
@@ -152,8 +157,6 @@ fn main() {
             )
             .await;
             stream.delete().await.unwrap();
-        } else {
-            println!("kinesis emulator: skipped (INLET_KINESIS_ENDPOINT is not set)");
         }
     });
 }

@@ -31,6 +31,27 @@ pub fn criterion() -> Criterion {
         .measurement_time(Duration::from_secs(3))
 }
 
+/// Set to `1` by `infra/test.sh`, which starts the servers: a bench part whose server
+/// variable is missing then fails instead of skipping.
+pub const SERVERS_VAR: &str = "INLET_BENCH_SERVERS";
+
+/// The server variable `var` (`INLET_KINESIS_ENDPOINT`, `INLET_KAFKA_BOOTSTRAP`, ...) that
+/// `part` of a bench needs to reach `what`. A bench target cannot be `#[ignore]`d, so without
+/// the variable the part is skipped and says so on stdout, except under `infra/test.sh`
+/// ([`SERVERS_VAR`]` = 1`), where a missing server panics: nothing passes by skipping there.
+pub fn server_var(var: &str, what: &str, part: &str) -> Option<String> {
+    if let Ok(value) = std::env::var(var) {
+        return Some(value);
+    }
+    assert!(
+        std::env::var(SERVERS_VAR).as_deref() != Ok("1"),
+        "{var} is not set: {part} needs {what}, and {SERVERS_VAR}=1 says it must run; \
+         run the benches through infra/test.sh, which provides it"
+    );
+    println!("{part}: skipped ({var} is not set: it needs {what}, which infra/test.sh provides)");
+    None
+}
+
 /// `n` clean events from the generator (no invalid, malformed or late events), for
 /// throughput. Same `n` and `seed`, same events.
 pub fn events(n: u64, seed: u64) -> Vec<GenEvent> {

@@ -26,10 +26,11 @@ fn stdout(out: &Output) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker: run infra/test.sh"]
 async fn create_describe_and_delete_a_topic() {
-    if bootstrap().is_none() {
-        return;
-    }
+    // The shared broker is not used, but infra/test.sh installed Tansu to start it: without
+    // it this fails here, not after an 18-minute install.
+    let _ = bootstrap();
     let broker = Broker::start();
     let loc = location(&broker.bootstrap, "cli-streams");
     let url = loc.to_url();

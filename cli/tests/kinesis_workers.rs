@@ -28,8 +28,9 @@ fn kinesis_url(endpoint: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kinesis emulator: run infra/test.sh"]
 async fn three_workers_one_killed_one_stopped_gracefully() {
-    let Some(endpoint) = endpoint() else { return };
+    let endpoint = endpoint();
     let s = Setup::new(kinesis_url(&endpoint), 60_000, "21");
     s.streams(&["create", "--shards", "16"]);
     let producer = s.produce();
@@ -101,8 +102,9 @@ async fn three_workers_one_killed_one_stopped_gracefully() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kinesis emulator: run infra/test.sh"]
 async fn a_worker_paused_past_the_failover_cannot_commit() {
-    let Some(endpoint) = endpoint() else { return };
+    let endpoint = endpoint();
     let s = Setup::new(kinesis_url(&endpoint), 40_000, "22");
     s.streams(&["create", "--shards", "8"]);
     let producer = s.produce();
@@ -155,8 +157,9 @@ async fn a_worker_paused_past_the_failover_cannot_commit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kinesis emulator: run infra/test.sh"]
 async fn a_split_and_a_merge_during_consumption_read_children_after_parents() {
-    let Some(endpoint) = endpoint() else { return };
+    let endpoint = endpoint();
     let s = Setup::new(kinesis_url(&endpoint), 60_000, "23");
     s.streams(&["create", "--shards", "4"]);
     let producer = s.produce();

@@ -3,7 +3,7 @@
 //! protobuf. `cargo run --release -p inlet-collector --example load_body -- 50 json > body`
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a tool: a panic is the error report
 use inlet_collector::body::Format;
-use inlet_collector::client::{Client, ClientConfig};
+use inlet_emitter::{Client, ClientConfig};
 use inlet_generator::{Generator, GeneratorConfig};
 use inlet_schemas::events::Envelope;
 use prost::Message;

@@ -10,24 +10,7 @@ use serde_json::value::RawValue;
 use std::io::Read;
 use std::time::Duration;
 
-/// How the batch is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// `application/json`: `{"events": [...]}` or `[...]` of proto3-JSON envelopes.
-    Json,
-    /// `application/x-protobuf`: an `EventBatch`.
-    Protobuf,
-}
-
-impl Format {
-    /// Its name in bad rows and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Json => "json",
-            Format::Protobuf => "protobuf",
-        }
-    }
-}
+pub use inlet_schemas::wire::Format;
 
 /// How the body is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,14 +30,10 @@ pub fn format_and_encoding(headers: &HeaderMap) -> Result<(Format, Encoding), Ap
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let format = match mime.as_str() {
-        "application/json" => Format::Json,
-        "application/x-protobuf" | "application/protobuf" | "application/vnd.google.protobuf" => Format::Protobuf,
-        _ => {
-            return Err(ApiError::Unsupported(format!(
-                "Content-Type {content_type:?}: send application/json or application/x-protobuf"
-            )));
-        }
+    let Some(format) = Format::from_content_type(&mime) else {
+        return Err(ApiError::Unsupported(format!(
+            "Content-Type {content_type:?}: send application/json or application/x-protobuf"
+        )));
     };
     let encoding = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str()) {
         None => Encoding::Identity,

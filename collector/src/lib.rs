@@ -1,4 +1,5 @@
-//! Inlet's collector: the HTTP front door emitters post telemetry to, and the emitter client.
+//! Inlet's collector: the HTTP front door emitters post telemetry to (the emitter client is
+//! the `inlet-emitter` crate).
 //!
 //! - [`config`]: the TOML configuration, checked into [`Settings`].
 //! - [`auth`]: API keys (stored as SHA-256 hashes), their apps, kinds and rate limits.
@@ -10,8 +11,6 @@
 //! - [`error`]: refusals and their HTTP answers (status, `Retry-After`, JSON).
 //! - `routes`: `POST /v1/events`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 //! - [`server`]: [`Collector`]: bounded accept loop, timeouts, graceful shutdown.
-//! - [`client`]: the emitter client: one-shot posts, and [`client::Emitter`] with
-//!   `track(event)`, batching, retries honouring `Retry-After` and a bounded offline buffer.
 //! - [`metrics`]: metric names and the Prometheus recorder.
 //!
 //! Guarantee: a 200 means every accepted event of the request is in the stream (the
@@ -23,7 +22,6 @@
 pub mod auth;
 pub mod bad_rows;
 pub mod body;
-pub mod client;
 pub mod config;
 pub mod error;
 pub mod ingest;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Harness, get, stream_events, valid_events};
-use inlet_collector::client::{ClientError, Emitter, EmitterConfig};
+use inlet_emitter::{ClientError, Emitter, EmitterConfig};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;

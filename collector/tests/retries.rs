@@ -5,15 +5,16 @@
 //! the client posts the whole batch again; the stream holds copies, and real consumer
 //! workers count every event once.
 //!
-//! Unlike the older Kinesis tests this fails, not skips, without the emulator.
+//! Needs the emulator: ignored by plain `cargo test`; `infra/test.sh` runs it (and a missing
+//! emulator fails it).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 mod common;
 
 use common::{key_of, valid_events};
-use inlet_collector::client::{Client, ClientConfig};
 use inlet_collector::{Collector, CollectorConfig, hash_key};
 use inlet_consumer::{Worker, WorkerConfig};
 use inlet_embedded::EmbeddedWarehouse;
+use inlet_emitter::{Client, ClientConfig};
 use inlet_kinesis::fault_proxy::{FaultProxy, Faults};
 use inlet_kinesis::testing::patient_location;
 use inlet_kinesis::{KinesisLocation, KinesisStream};
@@ -31,8 +32,8 @@ use tokio_util::sync::CancellationToken;
 fn kinesis_endpoint() -> String {
     std::env::var("INLET_KINESIS_ENDPOINT").unwrap_or_else(|_| {
         panic!(
-            "INLET_KINESIS_ENDPOINT is not set: this test needs the Kinesis emulator \
-             (source infra/servers.sh && start_servers)"
+            "INLET_KINESIS_ENDPOINT is not set: this test needs the Kinesis emulator; \
+             run the tests through infra/test.sh, which starts it"
         )
     })
 }
@@ -66,6 +67,7 @@ async fn ids_in_stream(stream: &KinesisStream) -> HashMap<String, u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kinesis emulator: run infra/test.sh"]
 async fn an_emitter_retrying_after_a_503_duplicates_nothing_in_the_rollups() {
     let endpoint = kinesis_endpoint();
     let started = Instant::now();

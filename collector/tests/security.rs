@@ -8,7 +8,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{Harness, bad_rows, get, stream_events, valid_events};
-use inlet_collector::client::{ClientConfig, ClientError};
+use inlet_emitter::{ClientConfig, ClientError};
 use inlet_schemas::json;
 use std::io::Write;
 use std::net::SocketAddr;

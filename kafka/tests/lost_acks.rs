@@ -129,10 +129,11 @@ fn start_proxy(listen: u16, upstream: u16, every: u32, budget: u32) -> Arc<Atomi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker: run infra/test.sh"]
 async fn batches_resent_after_a_lost_acknowledgement_are_written_once() {
-    if bootstrap().is_none() {
-        return;
-    }
+    // The shared broker is not used, but infra/test.sh installed Tansu to start it: without
+    // it this fails here, not after an 18-minute install.
+    let _ = bootstrap();
     let (port, advertised) = (free_port(), free_port());
     let cut = start_proxy(advertised, port, 5, 8);
     let _tansu = start_tansu(port, advertised);

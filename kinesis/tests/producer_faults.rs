@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kinesis emulator: run infra/test.sh"]
 async fn throttling_and_refused_calls_are_retried_until_each_event_is_written_once() {
-    let Some(endpoint) = endpoint() else { return };
+    let endpoint = endpoint();
     let faults = Faults {
         record_throttle_rate: 0.3,
         call_failure_rate: 0.2,
@@ -72,8 +73,9 @@ async fn throttling_and_refused_calls_are_retried_until_each_event_is_written_on
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kinesis emulator: run infra/test.sh"]
 async fn records_that_cannot_be_written_in_time_come_back_failed_and_are_dead_lettered() {
-    let Some(endpoint) = endpoint() else { return };
+    let endpoint = endpoint();
     let faults = Faults {
         record_throttle_rate: 1.0,
         ..Faults::default()
@@ -126,10 +128,9 @@ async fn records_that_cannot_be_written_in_time_come_back_failed_and_are_dead_le
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kinesis emulator: run infra/test.sh"]
 async fn unanswered_calls_are_written_and_their_retries_write_copies() {
-    // A missing emulator fails this test rather than skipping it.
-    let endpoint = std::env::var("INLET_KINESIS_ENDPOINT")
-        .expect("INLET_KINESIS_ENDPOINT is not set: run the tests through infra/servers.sh (start_servers)");
+    let endpoint = endpoint();
     let faults = Faults {
         unanswered_call_rate: 0.2,
         ..Faults::default()

@@ -5,28 +5,25 @@ use inlet_kinesis::{KinesisLocation, KinesisStream, ReadMode};
 use inlet_seams::scenarios;
 
 #[tokio::test]
+#[ignore = "needs the Kinesis emulator: run infra/test.sh"]
 async fn stream_round_trip() {
-    let Some(stream) = fresh_stream("round-trip", 4).await else {
-        return;
-    };
+    let stream = fresh_stream("round-trip", 4).await;
     scenarios::stream_round_trip(&stream, &stream).await;
 }
 
 #[tokio::test]
+#[ignore = "needs the Kinesis emulator: run infra/test.sh"]
 async fn stream_explicit_hash_key() {
-    let Some(stream) = fresh_stream("ehk", 3).await else {
-        return;
-    };
+    let stream = fresh_stream("ehk", 3).await;
     scenarios::stream_explicit_hash_key(&stream).await;
 }
 
 /// The same suite with the shards read by enhanced fan-out (`SubscribeToShard`) instead of
 /// polling: another `StreamReader` on the same stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kinesis emulator: run infra/test.sh"]
 async fn stream_round_trip_read_by_enhanced_fan_out() {
-    let Some(stream) = fresh_stream("fanout-round-trip", 3).await else {
-        return;
-    };
+    let stream = fresh_stream("fanout-round-trip", 3).await;
     let fanout = KinesisStream::connect(KinesisLocation {
         read: ReadMode::Fanout,
         consumer: "scenarios".into(),

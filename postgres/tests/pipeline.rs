@@ -92,11 +92,11 @@ fn assert_exact(expected: &Expected, viewing: &[ViewingRow], games: &[GameRow]) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run infra/test.sh"]
 async fn two_workers_through_a_server_restart_reach_exact_totals() {
-    let Some(url) = support::fresh_database().await else {
-        return;
-    };
-    let restart = std::env::var("INLET_PG_RESTART").expect("infra/servers.sh sets INLET_PG_RESTART");
+    let url = support::fresh_database().await;
+    let restart = std::env::var("INLET_PG_RESTART")
+        .expect("INLET_PG_RESTART is not set: run the tests through infra/test.sh, which sets it");
     let dir = tempfile::tempdir().unwrap();
     let stream = Arc::new(
         EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS)
@@ -136,10 +136,9 @@ async fn two_workers_through_a_server_restart_reach_exact_totals() {
 /// Final-rollup views (minute, hour, day) against the embedded warehouse's merge of the same
 /// input, and compaction leaving every result unchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run infra/test.sh"]
 async fn views_match_the_embedded_warehouse_and_survive_compaction() {
-    let Some(url) = support::fresh_database().await else {
-        return;
-    };
+    let url = support::fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let stream = Arc::new(
         EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS)

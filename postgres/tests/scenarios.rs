@@ -6,35 +6,38 @@ use inlet_postgres::{PgConfig, PgWarehouse};
 use inlet_seams::scenarios;
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run infra/test.sh"]
 async fn lease_lifecycle() {
-    let Some(w) = support::warehouse().await else { return };
+    let w = support::warehouse().await;
     scenarios::lease_lifecycle(&w).await;
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run infra/test.sh"]
 async fn lease_cleanup() {
-    let Some(w) = support::warehouse().await else { return };
+    let w = support::warehouse().await;
     scenarios::lease_cleanup(&w).await;
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run infra/test.sh"]
 async fn warehouse_dedupe_state() {
-    let Some(w) = support::warehouse().await else { return };
+    let w = support::warehouse().await;
     scenarios::warehouse_dedupe_state(&w).await;
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: run infra/test.sh"]
 async fn warehouse_commits() {
-    let Some(w) = support::warehouse().await else { return };
+    let w = support::warehouse().await;
     scenarios::warehouse_commits(&w).await;
 }
 
 /// Workers starting together apply each migration exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run infra/test.sh"]
 async fn concurrent_migrations_apply_once() {
-    let Some(url) = support::fresh_database().await else {
-        return;
-    };
+    let url = support::fresh_database().await;
     let tasks: Vec<_> = (0..6)
         .map(|_| {
             let url = url.clone();

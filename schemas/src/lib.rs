@@ -5,6 +5,7 @@
 //! - [`validate`]: every problem of an event, each with its field path and reason.
 //! - [`kpl`]: the KPL aggregated-record format (magic, protobuf, MD5 trailer), both ways.
 //! - [`kind`]: a short, stable name per event kind, for filters, metrics and dead letters.
+//! - [`wire`]: the batch formats an emitter posts and their content types.
 //!
 //! Guarantee: decoding never panics on any input; it returns an error that says what is wrong.
 
@@ -12,6 +13,7 @@ pub mod json;
 pub mod kind;
 pub mod kpl;
 pub mod validate;
+pub mod wire;
 
 /// Generated from `proto/inlet/events/v1/events.proto`.
 #[allow(missing_docs, unreachable_pub, clippy::all, missing_debug_implementations)]

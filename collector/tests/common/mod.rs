@@ -6,9 +6,9 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use inlet_collector::client::{Client, ClientConfig};
 use inlet_collector::{Collector, CollectorConfig, CollectorError, Summary, hash_key};
 use inlet_embedded::EmbeddedStream;
+use inlet_emitter::{Client, ClientConfig};
 use inlet_generator::{GenEvent, Generator, GeneratorConfig};
 use inlet_producer::Producer;
 use inlet_schemas::events::Envelope;
