@@ -8,7 +8,7 @@ mod common;
 
 use common::{Setup, handled, held_by, stop, wait_for, wait_output, wait_produced, wait_until_handled};
 use inlet_embedded::{EmbeddedStream, EmbeddedWarehouse};
-use inlet_seams::{LeaseStore, StartPosition, StreamReader, Warehouse};
+use inlet_seams::{LeaseStore, Warehouse};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -29,21 +29,7 @@ fn report_number(stdout: &str, label: &str) -> i64 {
 /// Every user record in an embedded stream (KPL aggregates taken apart), all shards.
 async fn user_records(path: &Path) -> u64 {
     let stream = EmbeddedStream::open_or_create(path, 4).await.unwrap();
-    let mut n = 0u64;
-    for shard in stream.list_shards().await.unwrap() {
-        let mut reader = stream.open(&shard.id, StartPosition::TrimHorizon).await.unwrap();
-        loop {
-            let batch = reader.next_batch(1_000).await.unwrap();
-            if batch.records.is_empty() {
-                break;
-            }
-            for r in &batch.records {
-                let users = inlet_schemas::kpl::decode(&r.partition_key, r.explicit_hash_key, &r.data).unwrap();
-                n += users.len() as u64;
-            }
-        }
-    }
-    n
+    inlet_testkit::user_records(&inlet_testkit::read_stream(&stream).await).len() as u64
 }
 
 /// Bytes of the stream's database and its write-ahead log so far.

@@ -3,7 +3,7 @@
 //! deletes every topic on a DeleteTopics of one, the shared broker's tests' too.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 use bytes::Bytes;
-use inlet_kafka::testing::{Broker, bootstrap, location};
+use inlet_kafka::testing::{bootstrap, location, private_broker};
 use inlet_kafka::{KafkaStream, partition_shard};
 use inlet_seams::{PutOutcome, PutRecord, StreamWriter};
 use std::process::{Command, Output};
@@ -31,8 +31,8 @@ async fn create_describe_and_delete_a_topic() {
     // The shared broker is not used, but infra/test.sh installed Tansu to start it: without
     // it this fails here, not after an 18-minute install.
     let _ = bootstrap();
-    let broker = Broker::start();
-    let loc = location(&broker.bootstrap, "cli-streams");
+    let broker = private_broker();
+    let loc = location(&broker.address, "cli-streams");
     let url = loc.to_url();
     let topic = loc.topic.clone();
 

@@ -16,9 +16,9 @@
 use bytes::Bytes;
 use inlet_embedded::EmbeddedWarehouse;
 use inlet_kinesis::fault_proxy::{FaultProxy, Faults};
-use inlet_kinesis::testing::{Emulator, unique_name};
+use inlet_kinesis::testing::{private_emulator, unique_name};
 use inlet_kinesis::{KinesisLocation, KinesisStream};
-use inlet_seams::{LeaseStore, ShardId, StartPosition, StreamReader, Totals, Warehouse};
+use inlet_seams::{LeaseStore, ShardId, StreamReader, Totals, Warehouse};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -303,34 +303,18 @@ async fn read_stream(url: &str) -> StreamContents {
     };
     for shard in stream.list_shards().await.unwrap() {
         contents.parents.insert(shard.id.clone(), shard.parents());
-        let mut reader = stream.open(&shard.id, StartPosition::TrimHorizon).await.unwrap();
-        let mut empty_reads = 0;
-        loop {
-            let batch = reader.next_batch(10_000).await.unwrap();
-            for r in &batch.records {
-                for u in inlet_schemas::kpl::decode(&r.partition_key, r.explicit_hash_key, &r.data).unwrap() {
-                    contents.user_records += 1;
-                    let hash = u
-                        .explicit_hash_key
-                        .unwrap_or_else(|| inlet_seams::hash_key(&u.partition_key));
-                    if !shard.hash_range.contains(hash) {
-                        contents.outside_range += 1;
-                    }
-                    let shards = contents.shards_of.entry(u.data).or_default();
-                    if !shards.contains(&shard.id) {
-                        shards.push(shard.id.clone());
-                    }
-                }
-            }
-            if batch.shard_end.is_some() {
-                break;
-            }
-            if batch.records.is_empty() {
-                empty_reads += 1;
-                if batch.millis_behind_latest.unwrap_or(0) == 0 || empty_reads > 50 {
-                    break;
-                }
-            }
+    }
+    for (shard, _, _, u) in inlet_testkit::user_records(&inlet_testkit::read_stream(&stream).await) {
+        contents.user_records += 1;
+        let hash = u
+            .explicit_hash_key
+            .unwrap_or_else(|| inlet_seams::hash_key(&u.partition_key));
+        if !shard.hash_range.contains(hash) {
+            contents.outside_range += 1;
+        }
+        let shards = contents.shards_of.entry(u.data).or_default();
+        if !shards.contains(&shard.id) {
+            shards.push(shard.id.clone());
         }
     }
     contents
@@ -449,8 +433,8 @@ async fn a_producer_killed_during_an_outage_resends_its_spool_and_nothing_counts
     // (stopping the shared one would stall the other tests).
     let _ = kinesis_endpoint();
     let started = Instant::now();
-    let emulator = Emulator::start();
-    let url = kinesis_url(&unique_name("spool"), &emulator.endpoint, 2_000);
+    let emulator = private_emulator();
+    let url = kinesis_url(&unique_name("spool"), &emulator.address, 2_000);
     let w = Workload::new(24_000, 42, &["--invalid-share", "0"]);
     let spool = w.d().join("spool");
     let spool_arg = spool.display().to_string();

@@ -3,7 +3,7 @@
 //! overhead (RSS sampled through the outage), sending waits instead of growing, and every
 //! event is in the stream afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-use inlet_kinesis::testing::{Emulator, endpoint};
+use inlet_kinesis::testing::{endpoint, private_emulator};
 use inlet_kinesis::{KinesisLocation, KinesisStream};
 use inlet_schemas::kpl;
 use inlet_seams::{StartPosition, StreamReader};
@@ -28,8 +28,8 @@ fn an_outage_of_the_stream_holds_memory_and_loses_nothing() {
     // A private emulator: stopping the shared one would stall the other tests. The shared
     // one's variable still says infra/test.sh installed the emulator.
     let _ = endpoint();
-    let emulator = Emulator::start();
-    let url = format!("kinesis://outage?endpoint={}&call_timeout_ms=3000", emulator.endpoint);
+    let emulator = private_emulator();
+    let url = format!("kinesis://outage?endpoint={}&call_timeout_ms=3000", emulator.address);
     let dir = tempfile::tempdir().unwrap();
     let inlet = env!("CARGO_BIN_EXE_inlet");
     let created = Command::new(inlet)

@@ -20,8 +20,7 @@ use inlet_kinesis::testing::patient_location;
 use inlet_kinesis::{KinesisLocation, KinesisStream};
 use inlet_producer::Producer;
 use inlet_schemas::events::{Envelope, envelope::Body};
-use inlet_schemas::kpl;
-use inlet_seams::{StartPosition, StreamReader, Warehouse};
+use inlet_seams::Warehouse;
 use prost::Message;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -42,26 +41,8 @@ fn kinesis_endpoint() -> String {
 /// shard, aggregates taken apart).
 async fn ids_in_stream(stream: &KinesisStream) -> HashMap<String, u64> {
     let mut ids = HashMap::new();
-    for shard in stream.list_shards().await.unwrap() {
-        let mut reader = stream.open(&shard.id, StartPosition::TrimHorizon).await.unwrap();
-        let mut empty_reads = 0;
-        loop {
-            let batch = reader.next_batch(10_000).await.unwrap();
-            for r in &batch.records {
-                for u in kpl::decode_strict(&r.partition_key, r.explicit_hash_key, &r.data).unwrap() {
-                    *ids.entry(Envelope::decode(u.data).unwrap().event_id).or_default() += 1;
-                }
-            }
-            if batch.shard_end.is_some() {
-                break;
-            }
-            if batch.records.is_empty() {
-                empty_reads += 1;
-                if batch.millis_behind_latest.unwrap_or(0) == 0 || empty_reads > 50 {
-                    break;
-                }
-            }
-        }
+    for (_, _, _, u) in inlet_testkit::user_records(&inlet_testkit::read_stream(stream).await) {
+        *ids.entry(Envelope::decode(u.data).unwrap().event_id).or_default() += 1;
     }
     ids
 }

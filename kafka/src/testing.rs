@@ -3,8 +3,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers: a panic is the report
 
 use crate::{KafkaLocation, KafkaStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+pub use inlet_testkit::{LocalServer, infra_dir};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -54,56 +53,10 @@ pub async fn topic_on(location: KafkaLocation, partitions: usize) -> KafkaStream
     stream
 }
 
-/// A broker of this test's own; killed when dropped.
-#[derive(Debug)]
-pub struct Broker {
-    /// Its `host:port`.
-    pub bootstrap: String,
-    /// Its process id (to stop it with SIGSTOP, say).
-    pub pid: u32,
-    _dir: tempfile::TempDir,
-}
+/// A broker of this test's own (`infra/kafka-broker.sh`): its `address` is `host:port`; killed when dropped.
+pub type Broker = LocalServer;
 
-impl Broker {
-    /// Starts one with `infra/kafka-broker.sh`.
-    pub fn start() -> Broker {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(infra_dir().join("kafka-broker.sh"))
-            .arg(dir.path())
-            .output()
-            .expect("run infra/kafka-broker.sh");
-        assert!(
-            out.status.success(),
-            "infra/kafka-broker.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line = String::from_utf8(out.stdout).unwrap();
-        let (bootstrap, pid) = line.trim().split_once(' ').expect("BOOTSTRAP PID");
-        Broker {
-            bootstrap: bootstrap.to_owned(),
-            pid: pid.parse().unwrap(),
-            _dir: dir,
-        }
-    }
-
-    /// Sends a signal (`STOP`, `CONT`, `KILL`) to the broker.
-    pub fn signal(&self, signal: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid.to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{signal} {}", self.pid);
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
-    }
-}
-
-/// The repository's `infra/` directory.
-pub fn infra_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra")
+/// Starts a private broker with `infra/kafka-broker.sh`.
+pub fn private_broker() -> Broker {
+    LocalServer::start("kafka-broker.sh")
 }

@@ -3,8 +3,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers: a panic is the report
 
 use crate::{KinesisLocation, KinesisStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+pub use inlet_testkit::{LocalServer, infra_dir};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -64,56 +63,10 @@ pub async fn stream_on(endpoint: &str, prefix: &str, shards: u32) -> KinesisStre
     stream
 }
 
-/// An emulator of this test's own; killed when dropped.
-#[derive(Debug)]
-pub struct Emulator {
-    /// Its endpoint URL.
-    pub endpoint: String,
-    /// Its process id (to stop it with SIGSTOP, say).
-    pub pid: u32,
-    _dir: tempfile::TempDir,
-}
+/// An emulator of this test's own (`infra/kinesis-local.sh`): its `address` is the endpoint URL; killed when dropped.
+pub type Emulator = LocalServer;
 
-impl Emulator {
-    /// Starts one with `infra/kinesis-local.sh`.
-    pub fn start() -> Emulator {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(infra_dir().join("kinesis-local.sh"))
-            .arg(dir.path())
-            .output()
-            .expect("run infra/kinesis-local.sh");
-        assert!(
-            out.status.success(),
-            "infra/kinesis-local.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line = String::from_utf8(out.stdout).unwrap();
-        let (endpoint, pid) = line.trim().split_once(' ').expect("ENDPOINT PID");
-        Emulator {
-            endpoint: endpoint.to_owned(),
-            pid: pid.parse().unwrap(),
-            _dir: dir,
-        }
-    }
-
-    /// Sends a signal (`STOP`, `CONT`, `KILL`) to the emulator.
-    pub fn signal(&self, signal: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid.to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{signal} {}", self.pid);
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
-    }
-}
-
-/// The repository's `infra/` directory.
-pub fn infra_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra")
+/// Starts a private emulator with `infra/kinesis-local.sh`.
+pub fn private_emulator() -> Emulator {
+    LocalServer::start("kinesis-local.sh")
 }

@@ -56,7 +56,7 @@ use bytes::Bytes;
 use inlet_kinesis::fanout::{
     EventBuffer, FanoutShardReader, FanoutTimings, ReceivedEvent, ResumeCursor, starting_position,
 };
-use inlet_kinesis::testing::{Emulator, fresh_stream, stream_on, unique_name};
+use inlet_kinesis::testing::{fresh_stream, private_emulator, stream_on, unique_name};
 use inlet_kinesis::{KinesisLocation, KinesisStream, ReadMode};
 use inlet_seams::{
     PutOutcome, PutRecord, ReadBatch, Record, SequenceNumber, ShardId, ShardReader, StartPosition, StreamError,
@@ -568,8 +568,8 @@ async fn a_stalled_subscription_is_replaced_and_a_frozen_emulator_reported() {
     // The shared emulator is not used, but infra/test.sh installed the emulator to start it.
     let _ = inlet_kinesis::testing::endpoint();
     // An emulator of our own, to freeze.
-    let emulator = Emulator::start();
-    let stream = stream_on(&emulator.endpoint, "efo-stall", 1).await;
+    let emulator = private_emulator();
+    let stream = stream_on(&emulator.address, "efo-stall", 1).await;
     let s = KinesisStream::connect(KinesisLocation {
         read: ReadMode::Fanout,
         call_timeout: Duration::from_secs(2),

@@ -8,7 +8,7 @@ use inlet_generator::{Generator, GeneratorConfig};
 use inlet_kinesis::KinesisStream;
 use inlet_producer::{BatchLimits, ProducerConfig};
 use inlet_schemas::kpl;
-use inlet_seams::{Shard, StartPosition, StreamReader};
+use inlet_seams::{Shard, StreamReader};
 use std::time::Duration;
 
 /// `n` generated events (partition key, payload), in send order.
@@ -53,38 +53,17 @@ pub(crate) struct ReadBack {
 /// sequence order, through Inlet's reader and its strict deaggregator.
 pub(crate) async fn read_all(stream: &KinesisStream) -> (Vec<Shard>, Vec<ReadBack>) {
     let shards = stream.list_shards().await.unwrap();
-    let mut out = Vec::new();
-    for shard in &shards {
-        let mut reader = stream.open(&shard.id, StartPosition::TrimHorizon).await.unwrap();
-        let mut empty_reads = 0;
-        loop {
-            let batch = reader.next_batch(10_000).await.unwrap();
-            for r in &batch.records {
-                let outer = inlet_seams::hash_key(&r.partition_key);
-                let aggregated = kpl::is_aggregated(&r.data);
-                let users = kpl::decode_strict(&r.partition_key, r.explicit_hash_key, &r.data).unwrap();
-                for (i, u) in users.into_iter().enumerate() {
-                    out.push(ReadBack {
-                        shard: shard.id.to_string(),
-                        sequence: r.sequence.to_string(),
-                        sub: aggregated.then_some(i as u32),
-                        partition_key: u.partition_key,
-                        data: u.data,
-                        outer_hash_key: outer,
-                    });
-                }
-            }
-            if batch.shard_end.is_some() {
-                break;
-            }
-            if batch.records.is_empty() {
-                // Open shard: at its end when the stream says it is not behind.
-                empty_reads += 1;
-                if batch.millis_behind_latest.unwrap_or(0) == 0 || empty_reads > 50 {
-                    break;
-                }
-            }
-        }
-    }
+    let records = inlet_testkit::read_stream(stream).await;
+    let out = inlet_testkit::user_records(&records)
+        .into_iter()
+        .map(|(shard, r, i, u)| ReadBack {
+            shard: shard.id.to_string(),
+            sequence: r.sequence.to_string(),
+            sub: kpl::is_aggregated(&r.data).then_some(i),
+            partition_key: u.partition_key,
+            data: u.data,
+            outer_hash_key: inlet_seams::hash_key(&r.partition_key),
+        })
+        .collect();
     (shards, out)
 }

@@ -1,0 +1,15 @@
+//! What Inlet's tests share, so no test file carries its own copy.
+//!
+//! - [`server`]: [`LocalServer`], a private server started by an `infra/` script (the Kinesis
+//!   emulator, the Kafka broker), signalled and killed when dropped.
+//! - [`stream`]: [`read_stream`], everything a stream holds, shard by shard, and
+//!   [`user_records`], those records taken apart (KPL aggregates into their events).
+//!
+//! Test helpers: they panic with a message naming what failed, which is how a test reports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod server;
+pub mod stream;
+
+pub use server::{LocalServer, infra_dir};
+pub use stream::{read_stream, user_records};
