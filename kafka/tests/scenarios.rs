@@ -2,7 +2,8 @@
 //! topic writer and the partition reader are one `StreamWriter` and `StreamReader`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 use inlet_kafka::testing::fresh_topic;
-use inlet_seams::scenarios;
+use inlet_seams::{GroupMember, scenarios};
+use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Kafka broker: run infra/test.sh"]
@@ -16,4 +17,18 @@ async fn stream_round_trip() {
 async fn stream_explicit_hash_key() {
     let topic = fresh_topic("ehk", 3).await;
     scenarios::stream_explicit_hash_key(&topic).await;
+}
+
+/// The group scenario: the consumer-group member of one topic, and a second joining and
+/// leaving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker: run infra/test.sh"]
+async fn group_hand_over() {
+    let topic = Arc::new(fresh_topic("group", 4).await);
+    let first: Arc<dyn GroupMember> = Arc::new(topic.join_group("first").unwrap());
+    let join = {
+        let topic = Arc::clone(&topic);
+        move || async move { Arc::new(topic.join_group("second").unwrap()) as Arc<dyn GroupMember> }
+    };
+    scenarios::group_hand_over(first, join, 4).await;
 }

@@ -7,7 +7,7 @@
 use crate::*;
 use bytes::Bytes;
 use inlet_rollup::{GameAgg, GameRow, SeenCommit, SeenIds, ViewingAgg, ViewingRow};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn record(i: usize) -> PutRecord {
     PutRecord {
@@ -644,4 +644,93 @@ pub fn archive_round_trip(archive: &dyn Archive, read_back: &dyn Fn(&ShardId, St
     let after = read_back(&s0, StartPosition::AfterSequence(SequenceNumber::from_u64(50)));
     assert_eq!(after.len(), 10, "AFTER_SEQUENCE_NUMBER skips exactly that record");
     assert_eq!(read_back(&s1, StartPosition::TrimHorizon).len(), 3, "shards stay apart");
+}
+
+/// Answers one group event for a member holding `held`: an assignment adds its shards (read
+/// from the trim horizon), a revocation removes them and says done. Panics if a shard is
+/// assigned while `other` holds it: a group hands a shard over only once its holder gave it
+/// up (the holder's revocation is answered before the other's assignment starts).
+fn answer(event: GroupEvent, held: &mut BTreeSet<ShardId>, other: &BTreeSet<ShardId>) {
+    match event {
+        GroupEvent::Assigned { shards, reply } => {
+            for s in &shards {
+                assert!(!other.contains(s), "{s} assigned while the other member still holds it");
+                held.insert(s.clone());
+            }
+            reply.send(Ok(shards
+                .into_iter()
+                .map(|s| (s, StartPosition::TrimHorizon))
+                .collect()));
+        }
+        GroupEvent::Revoked { shards, done, .. } => {
+            for s in &shards {
+                held.remove(s);
+            }
+            done.done();
+        }
+    }
+}
+
+/// A consumer group shares its shards between its members through their answers: the first
+/// member gets every shard; a second one joining gets some of them, each only after the first
+/// gave it up, and together they hold every shard once; when the second leaves, the first
+/// holds everything again. `join_second` makes the second member; `shards` is how many the
+/// stream has.
+pub async fn group_hand_over<F, Fut>(first: std::sync::Arc<dyn GroupMember>, join_second: F, shards: usize)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = std::sync::Arc<dyn GroupMember>>,
+{
+    use std::time::{Duration, Instant};
+    let limit = Duration::from_secs(90);
+    let (mut a, mut b) = (BTreeSet::new(), BTreeSet::new());
+    let deadline = Instant::now() + limit;
+    while a.len() < shards {
+        assert!(
+            Instant::now() < deadline,
+            "the first member never got every shard: {a:?}"
+        );
+        let event = tokio::time::timeout(limit, first.next_event()).await.unwrap();
+        answer(event.expect("the first member left"), &mut a, &b);
+    }
+    assert!(first.reader().list_shards().await.unwrap().len() == shards);
+
+    let second = join_second().await;
+    let deadline = Instant::now() + limit;
+    while b.is_empty() || a.len() + b.len() < shards {
+        assert!(
+            Instant::now() < deadline,
+            "no hand-over to the second member: first {a:?}, second {b:?}"
+        );
+        tokio::select! {
+            e = first.next_event() => answer(e.expect("the first member left"), &mut a, &b),
+            e = second.next_event() => answer(e.expect("the second member left"), &mut b, &a),
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+    assert!(
+        a.is_disjoint(&b) && a.len() + b.len() == shards,
+        "first {a:?}, second {b:?}"
+    );
+    assert!(
+        !a.is_empty(),
+        "the first member kept some shards (sticky, shared fairly)"
+    );
+
+    // The second leaves: its shards come back to the first.
+    let leaving = tokio::spawn({
+        let second = std::sync::Arc::clone(&second);
+        async move { second.leave().await }
+    });
+    let deadline = Instant::now() + limit;
+    while a.len() < shards {
+        assert!(
+            Instant::now() < deadline,
+            "the first member did not get the shards back: {a:?}"
+        );
+        let e = tokio::time::timeout(limit, first.next_event()).await.unwrap();
+        answer(e.expect("the first member left"), &mut a, &BTreeSet::new());
+    }
+    leaving.await.unwrap();
+    first.leave().await;
 }
