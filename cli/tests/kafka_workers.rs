@@ -17,7 +17,7 @@ mod common;
 
 use common::{Setup, handled, held_by, stop, wait_for, wait_produced, wait_until_handled};
 use inlet_kafka::testing::{bootstrap, unique_name};
-use inlet_seams::LeaseStore;
+use inlet_seams::{LeaseStore, Warehouse};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -30,7 +30,13 @@ fn kafka_url(bootstrap: &str) -> String {
 #[ignore = "needs the Kafka broker: run infra/test.sh"]
 async fn two_workers_in_a_group_make_exact_rollups() {
     let bootstrap = bootstrap();
-    let s = Setup::new(kafka_url(&bootstrap), 40_000, "31");
+    // With copies of 3 % of the events (as retries would write them): each must be dropped.
+    let s = Setup::new(kafka_url(&bootstrap), 40_000, "31").with_flags(&[
+        "--duplicate-share",
+        "0.03",
+        "--duplicate-max-delay",
+        "20s",
+    ]);
     s.streams(&["create", "--shards", "8"]);
     let producer = s.produce();
     let workers = [s.consumer("a"), s.consumer("b")];
@@ -51,6 +57,10 @@ async fn two_workers_in_a_group_make_exact_rollups() {
         stop(w);
     }
     s.verify();
+    assert!(
+        warehouse.totals().await.unwrap().duplicates > 500,
+        "the copies were dropped as duplicates"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
