@@ -117,7 +117,10 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let produce = {
         let (sent, map, workload) = (Arc::clone(&sent), map.clone(), args.workload.clone());
         tokio::spawn(async move {
-            let expected = pipeline::send_workload(&producer, &map, &workload, &sent).await?;
+            let expected = inlet_workload::send_paced(&producer, &map, &workload.config(), None, |events, _| {
+                sent.store(events, Relaxed);
+            })
+            .await?;
             let stats = producer.close().await?;
             anyhow::Ok((expected, stats, Instant::now()))
         })

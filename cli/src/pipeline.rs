@@ -1,14 +1,14 @@
 //! `inlet produce`, `inlet consume` and `inlet verify`, and the pieces the demo shares.
 use crate::backends::Locations;
 use crate::{bench_report, report};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use inlet_consumer::{GroupWorker, Worker, WorkerConfig};
-use inlet_generator::{Expected, GenEvent, Generator, GeneratorConfig};
+use inlet_generator::{Expected, GeneratorConfig};
 use inlet_producer::{Producer, ProducerConfig, ProducerStats, ShardMap};
 use inlet_seams::{StreamWriter, Warehouse};
+use inlet_workload::Verdict;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -52,86 +52,6 @@ impl GenArgs {
             duplicate_max_delay_ms: i64::try_from(self.duplicate_max_delay.as_millis()).unwrap_or(i64::MAX),
             ..GeneratorConfig::default()
         }
-    }
-}
-
-/// The allowed lateness the CLI runs with (the consumer's default).
-fn lateness_ms() -> i64 {
-    inlet_rollup::Lateness::default().allowed_ms
-}
-
-/// What a workload must give with consumers run with the default settings.
-fn expectation(shards: usize) -> Expected {
-    Expected::new(shards, lateness_ms()).with_retry_window_ms(inlet_consumer::processor::DEFAULT_RETRY_WINDOW_MS)
-}
-
-/// Works out what the pipeline must produce for a workload on a stream's shards.
-pub fn expect(gen_args: &GenArgs, map: &ShardMap) -> Expected {
-    let mut expected = expectation(map.len());
-    for ev in Generator::new(gen_args.config()) {
-        expected.observe(&ev, map.index_of_key(&ev.partition_key));
-    }
-    expected
-}
-
-/// Sends a workload through a producer, building its expectation on the way.
-pub async fn send_workload(
-    producer: &Producer,
-    map: &ShardMap,
-    gen_args: &GenArgs,
-    sent: &AtomicU64,
-) -> Result<Expected> {
-    send_paced(producer, map, gen_args, sent, None, |_, _| {}).await
-}
-
-/// [`send_workload`], at most `rate` events per second if set (paced per chunk); calls
-/// `after_chunk(events, payload bytes)` with the totals handed to the producer so far, with
-/// `(0, 0)` before the first chunk and after each chunk.
-pub async fn send_paced(
-    producer: &Producer,
-    map: &ShardMap,
-    gen_args: &GenArgs,
-    sent: &AtomicU64,
-    rate: Option<u64>,
-    mut after_chunk: impl FnMut(u64, u64),
-) -> Result<Expected> {
-    let mut expected = expectation(map.len());
-    let started = tokio::time::Instant::now();
-    let (mut events, mut bytes, mut chunk_bytes) = (0u64, 0u64, 0u64);
-    after_chunk(0, 0);
-    // Handed over a thousand at a time: one buffer reservation and one message each.
-    let mut chunk = Vec::with_capacity(1_000);
-    for ev in Generator::new(gen_args.config()) {
-        expected.observe(&ev, map.index_of_key(&ev.partition_key));
-        let GenEvent {
-            partition_key, data, ..
-        } = ev;
-        chunk_bytes += data.len() as u64;
-        chunk.push((partition_key, data));
-        if chunk.len() == 1_000 {
-            let n = chunk.len() as u64;
-            pace(started, events, rate).await;
-            producer
-                .send_all(std::mem::take(&mut chunk))
-                .await
-                .context("sending events")?;
-            sent.fetch_add(n, Relaxed);
-            (events, bytes, chunk_bytes) = (events + n, bytes + chunk_bytes, 0);
-            after_chunk(events, bytes);
-        }
-    }
-    let n = chunk.len() as u64;
-    pace(started, events, rate).await;
-    producer.send_all(chunk).await.context("sending events")?;
-    sent.fetch_add(n, Relaxed);
-    after_chunk(events + n, bytes + chunk_bytes);
-    Ok(expected)
-}
-
-/// Waits until the `events`-th event is due at `rate` events per second from `started`.
-async fn pace(started: tokio::time::Instant, events: u64, rate: Option<u64>) {
-    if let Some(rate) = rate.filter(|r| *r > 0) {
-        tokio::time::sleep_until(started + Duration::from_secs_f64(events as f64 / rate as f64)).await;
     }
 }
 
@@ -224,10 +144,10 @@ pub async fn produce(args: ProduceArgs) -> Result<ExitCode> {
     let stream = args.locations.stream(args.shards).await?;
     let map = shard_map(stream.as_ref()).await?;
     let producer = Producer::start(stream, args.producer.config(&args.locations)).await?;
-    let sent = AtomicU64::new(0);
     let started = std::time::Instant::now();
     let report = bench_report::Recorder::from_env("produce");
-    let expected = send_paced(&producer, &map, &args.workload, &sent, args.rate, |events, bytes| {
+    let workload = args.workload.config();
+    let expected = inlet_workload::send_paced(&producer, &map, &workload, args.rate, |events, bytes| {
         if let Some(r) = &report {
             r.sent(events, bytes);
         }
@@ -386,52 +306,16 @@ pub async fn check(warehouse: &dyn Warehouse, expected: &Expected) -> Result<boo
     let totals = warehouse.totals().await?;
     let viewing = warehouse.viewing_rollups(i64::MIN, i64::MAX).await?;
     let games = warehouse.game_rollups(i64::MIN, i64::MAX).await?;
-    let accounting_ok = report::print_accounting(&totals, Some(expected));
-    let mut dead_ok = true;
-    for ((kind, field), n) in &expected.dead {
-        let got: i64 = totals
-            .dead_letters
-            .iter()
-            .filter(|(k, f, _)| k.as_str() == *kind && f.as_deref() == *field)
-            .map(|d| d.2)
-            .sum();
-        if got != *n as i64 {
-            dead_ok = false;
-            println!(
-                "  dead letters {kind} {}: expected {n}, got {got}",
-                field.unwrap_or("-")
-            );
-        }
-    }
-    let mismatches = expected.compare(&viewing, &games);
-    for m in mismatches.iter().take(5) {
-        println!("  mismatch: {}: {}", m.key, m.detail);
-    }
-    let exact = mismatches.is_empty() && dead_ok && totals.aggregated == expected.aggregated as i64;
-    // Retries (a restarted producer, a replayed range) can add copies the generator did not
-    // make: at least the generator's must be there.
-    let duplicates_ok = totals.duplicates >= expected.duplicates as i64;
-    if !duplicates_ok {
-        println!(
-            "  duplicates: expected at least {}, got {}",
-            expected.duplicates, totals.duplicates
-        );
-    }
-    println!(
-        "rollups equal the generator's totals exactly: {} ({} viewing rows, {} game rows, {} mismatches)",
-        if exact { "yes" } else { "NO" },
-        expected.viewing.len(),
-        expected.games.len(),
-        mismatches.len()
-    );
-    Ok(exact && accounting_ok && duplicates_ok)
+    let verdict = Verdict::new(&totals, &viewing, &games, expected);
+    report::print_verdict(&totals, &verdict);
+    Ok(verdict.is_exact())
 }
 
 pub async fn verify(args: VerifyArgs) -> Result<ExitCode> {
     let stream = args.locations.existing_stream().await?;
     let map = shard_map(stream.as_ref()).await?;
     let warehouse = args.locations.warehouse().await?;
-    let expected = expect(&args.workload, &map);
+    let expected = inlet_workload::expect(&args.workload.config(), &map);
     if check(warehouse.as_ref(), &expected).await? {
         Ok(ExitCode::SUCCESS)
     } else {

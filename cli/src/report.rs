@@ -1,9 +1,9 @@
 //! Summaries read from the warehouse.
 use crate::backends::Locations;
 use anyhow::Result;
-use inlet_generator::Expected;
 use inlet_rollup::{GameAgg, GameRow, ViewingAgg, ViewingRow};
 use inlet_seams::{Totals, Warehouse};
+use inlet_workload::Verdict;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -54,9 +54,9 @@ pub fn print_dead_letters(totals: &Totals) {
 }
 
 /// Prints the duplicates and the accounting identity `read = aggregated + dead-lettered +
-/// duplicates`; with the generator's expectation, also that every distinct event generated
-/// is aggregated or dead-lettered. `true` if that holds (always without one).
-pub fn print_accounting(totals: &Totals, expected: Option<&Expected>) -> bool {
+/// duplicates`; with a verdict on the generator's expectation, also whether every distinct
+/// event generated is aggregated or dead-lettered, and the generator's copies.
+pub fn print_accounting(totals: &Totals, verdict: Option<&Verdict>) {
     println!("duplicates     {:>12}", thousands(totals.duplicates));
     println!(
         "accounting     read = aggregated + dead-lettered + duplicates: {} = {} + {} + {}",
@@ -65,12 +65,11 @@ pub fn print_accounting(totals: &Totals, expected: Option<&Expected>) -> bool {
         thousands(totals.dead_lettered()),
         thousands(totals.duplicates),
     );
-    let Some(expected) = expected else { return true };
-    let handled = totals.aggregated + totals.dead_lettered();
-    let ok = handled == expected.unique() as i64;
+    let Some(verdict) = verdict else { return };
+    let ok = verdict.distinct_holds();
     println!(
         "exactly once   distinct events generated = aggregated + dead-lettered: {} {} {} + {}  {}",
-        thousands(expected.unique()),
+        thousands(verdict.distinct.expected),
         if ok { "=" } else { "≠" },
         thousands(totals.aggregated),
         thousands(totals.dead_lettered()),
@@ -78,10 +77,41 @@ pub fn print_accounting(totals: &Totals, expected: Option<&Expected>) -> bool {
     );
     println!(
         "               duplicates: {} from the generator's copies, {} dropped",
-        thousands(expected.duplicates),
+        thousands(verdict.duplicates.expected),
         thousands(totals.duplicates)
     );
-    ok
+}
+
+/// Prints the verdict lines of `inlet verify` (and the demo): the accounting, what differs
+/// (dead letters, up to 5 rows, too few duplicates), and whether the rollups are exact.
+pub fn print_verdict(totals: &Totals, verdict: &Verdict) {
+    print_accounting(totals, Some(verdict));
+    for d in verdict.wrong_dead_letters() {
+        println!(
+            "  dead letters {} {}: expected {}, got {}",
+            d.kind,
+            d.field.as_deref().unwrap_or("-"),
+            d.count.expected,
+            d.count.got
+        );
+    }
+    for m in verdict.mismatches.iter().take(5) {
+        println!("  mismatch: {}: {}", m.key, m.detail);
+    }
+    if !verdict.duplicates_hold() {
+        println!(
+            "  duplicates: expected at least {}, got {}",
+            verdict.duplicates.expected, verdict.duplicates.got
+        );
+    }
+    let (viewing_rows, game_rows) = verdict.expected_rows;
+    println!(
+        "rollups equal the generator's totals exactly: {} ({} viewing rows, {} game rows, {} mismatches)",
+        if verdict.rollups_exact() { "yes" } else { "NO" },
+        viewing_rows,
+        game_rows,
+        verdict.mismatches.len()
+    );
 }
 
 fn by_title(rows: Vec<ViewingRow>) -> Vec<(String, ViewingAgg)> {

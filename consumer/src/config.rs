@@ -54,7 +54,7 @@ impl WorkerConfig {
             read_batch: 1_000,
             idle_wait: Duration::from_millis(200),
             lateness: Lateness::default(),
-            dedupe_retry_window: Duration::from_millis(crate::processor::DEFAULT_RETRY_WINDOW_MS as u64),
+            dedupe_retry_window: Duration::from_millis(inlet_rollup::dedupe::DEFAULT_RETRY_WINDOW_MS as u64),
             limits: Limits::default(),
             archive: None,
         }
@@ -79,5 +79,17 @@ impl WorkerConfig {
         self.failover = failover;
         self.renew_interval = failover / 3;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worker's default horizon is the one the expectations of tests and `inlet verify`
+    /// assume.
+    #[test]
+    fn the_default_horizon_is_the_rollup_crates() {
+        assert_eq!(WorkerConfig::new("w").horizon(), inlet_rollup::Horizon::default());
     }
 }

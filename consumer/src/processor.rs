@@ -45,10 +45,8 @@ struct Letter {
     reason: String,
 }
 
-/// How long, in ms of event time beyond the allowed lateness, ids are remembered by
-/// default: covers the producer's record TTL (2 minutes) and an emitter client's retries
-/// (8 attempts, backoff up to 30 s).
-pub const DEFAULT_RETRY_WINDOW_MS: i64 = 5 * 60_000;
+/// The default retry window of the dedupe horizon (see [`inlet_rollup::dedupe`]).
+pub use inlet_rollup::dedupe::DEFAULT_RETRY_WINDOW_MS;
 
 /// Processes one shard's records.
 #[derive(Debug)]

@@ -12,7 +12,7 @@ mod common;
 
 use inlet_consumer::{GroupWorker, WorkerConfig};
 use inlet_embedded::EmbeddedWarehouse;
-use inlet_generator::{Expected, Generator, GeneratorConfig};
+use inlet_generator::{Expected, GeneratorConfig};
 use inlet_kafka::testing::unique_name;
 use inlet_kafka::{KafkaLocation, KafkaStream};
 use inlet_producer::{Producer, ProducerConfig, ShardMap};
@@ -33,7 +33,6 @@ async fn produce(stream: &Arc<KafkaStream>) -> Expected {
     let producer = Producer::start(stream.clone(), ProducerConfig::default())
         .await
         .unwrap();
-    let mut expected = Expected::new(map.len(), inlet_rollup::Lateness::default().allowed_ms);
     let cfg = GeneratorConfig {
         events: EVENTS,
         seed: 41,
@@ -41,12 +40,7 @@ async fn produce(stream: &Arc<KafkaStream>) -> Expected {
         invalid_share: 0.01,
         ..Default::default()
     };
-    let mut batch = Vec::new();
-    for ev in Generator::new(cfg) {
-        expected.observe(&ev, map.index_of_key(&ev.partition_key));
-        batch.push((ev.partition_key, ev.data));
-    }
-    producer.send_all(batch).await.unwrap();
+    let expected = inlet_workload::send_workload(&producer, &map, &cfg).await.unwrap();
     let stats = producer.close().await.unwrap();
     assert_eq!((stats.delivered, stats.failed), (EVENTS, 0));
     expected

@@ -13,9 +13,6 @@ use inlet_rollup::row::{GameAgg, GameRow, ViewingAgg, ViewingRow};
 use inlet_schemas::events::{envelope::Body, gameplay, viewing};
 use std::collections::BTreeMap;
 
-/// The consumer's default dedupe retry window, ms.
-pub const DEFAULT_RETRY_WINDOW_MS: i64 = 5 * 60_000;
-
 /// Expected results.
 #[derive(Debug, Clone)]
 pub struct Expected {
@@ -50,7 +47,7 @@ impl Expected {
     pub fn new(shards: usize, lateness_ms: i64) -> Self {
         Self {
             lateness_ms,
-            retry_window_ms: DEFAULT_RETRY_WINDOW_MS,
+            retry_window_ms: inlet_rollup::dedupe::DEFAULT_RETRY_WINDOW_MS,
             watermarks: vec![None; shards],
             generated: 0,
             duplicates: 0,

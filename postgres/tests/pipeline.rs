@@ -6,7 +6,7 @@ mod support;
 
 use inlet_consumer::{Worker, WorkerConfig};
 use inlet_embedded::{EmbeddedStream, EmbeddedWarehouse};
-use inlet_generator::{Expected, Generator, GeneratorConfig};
+use inlet_generator::{Expected, GeneratorConfig};
 use inlet_postgres::{PgConfig, PgWarehouse};
 use inlet_producer::{Producer, ProducerConfig, ShardMap};
 use inlet_rollup::row::{merge_games, merge_viewing};
@@ -25,7 +25,6 @@ async fn produce(stream: &Arc<EmbeddedStream>, events: u64, seed: u64, gap_us: u
     let producer = Producer::start(stream.clone(), ProducerConfig::default())
         .await
         .unwrap();
-    let mut expected = Expected::new(map.len(), inlet_rollup::Lateness::default().allowed_ms);
     let cfg = GeneratorConfig {
         events,
         seed,
@@ -34,10 +33,7 @@ async fn produce(stream: &Arc<EmbeddedStream>, events: u64, seed: u64, gap_us: u
         mean_gap_us: gap_us,
         ..Default::default()
     };
-    for ev in Generator::new(cfg) {
-        expected.observe(&ev, map.index_of_key(&ev.partition_key));
-        producer.send(ev.partition_key, ev.data).await.unwrap();
-    }
+    let expected = inlet_workload::send_workload(&producer, &map, &cfg).await.unwrap();
     assert_eq!(producer.close().await.unwrap().delivered, events);
     expected
 }

@@ -73,6 +73,11 @@ pub enum Seen {
     BeyondHorizon,
 }
 
+/// How long, in ms of event time beyond the allowed lateness, ids are remembered by
+/// default: covers the producer's record TTL (2 minutes) and an emitter client's retries
+/// (8 attempts, backoff up to 30 s).
+pub const DEFAULT_RETRY_WINDOW_MS: i64 = 5 * 60_000;
+
 /// How long ids are remembered beyond the allowed lateness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Horizon {
@@ -81,6 +86,15 @@ pub struct Horizon {
     /// How much longer, in ms of event time, to recognise copies that would otherwise be
     /// dead-lettered as late (covers producer retries and emitter resends).
     pub retry_window_ms: i64,
+}
+
+impl Default for Horizon {
+    fn default() -> Self {
+        Self {
+            lateness: Lateness::default(),
+            retry_window_ms: DEFAULT_RETRY_WINDOW_MS,
+        }
+    }
 }
 
 impl Horizon {

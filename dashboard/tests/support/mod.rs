@@ -7,7 +7,7 @@
 use inlet_consumer::{Worker, WorkerConfig};
 use inlet_dashboard::{Dashboard, DashboardConfig, Metric};
 use inlet_embedded::{EmbeddedStream, EmbeddedWarehouse};
-use inlet_generator::{Expected, Generator, GeneratorConfig};
+use inlet_generator::{Expected, GeneratorConfig};
 use inlet_producer::{Producer, ProducerConfig, ShardMap};
 use inlet_rollup::{GameAgg, ViewingAgg};
 use inlet_seams::{LeaseStore, LeasedWarehouse, StreamWriter, Warehouse};
@@ -51,7 +51,6 @@ pub(crate) async fn pipeline_into<W: Warehouse + LeaseStore + 'static>(
     let producer = Producer::start(stream.clone(), ProducerConfig::default())
         .await
         .unwrap();
-    let mut expected = Expected::new(map.len(), inlet_rollup::Lateness::default().allowed_ms);
     let cfg = GeneratorConfig {
         events,
         seed,
@@ -61,10 +60,7 @@ pub(crate) async fn pipeline_into<W: Warehouse + LeaseStore + 'static>(
         mean_gap_us: 30_000,
         ..GeneratorConfig::default()
     };
-    for ev in Generator::new(cfg) {
-        expected.observe(&ev, map.index_of_key(&ev.partition_key));
-        producer.send(ev.partition_key, ev.data).await.unwrap();
-    }
+    let expected = inlet_workload::send_workload(&producer, &map, &cfg).await.unwrap();
     assert_eq!(producer.close().await.unwrap().delivered, events);
 
     let mut config = WorkerConfig::new("test-worker").with_failover(Duration::from_secs(3));
