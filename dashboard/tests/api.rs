@@ -126,6 +126,9 @@ async fn health_shows_the_warehouse_accounting_and_every_shard() {
     }
     assert_eq!(health["aggregated"].as_u64(), Some(p.expected.aggregated));
     assert_eq!(health["dead_lettered"].as_u64(), Some(p.expected.dead_lettered()));
+    assert!(p.expected.duplicates > 0);
+    assert_eq!(health["duplicates"].as_u64(), Some(p.expected.duplicates));
+    assert_eq!(health["read"].as_u64(), Some(p.expected.generated));
     let dead: Vec<(String, Option<String>, u64)> = health["dead_letters"]
         .as_array()
         .unwrap()

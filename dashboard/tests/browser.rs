@@ -103,6 +103,7 @@ async fn the_page_shows_the_generators_numbers_in_chromium() {
     let tiles = &seen["tiles"];
     assert_eq!(tiles["tile-aggregated"].as_u64(), Some(p.expected.aggregated));
     assert_eq!(tiles["tile-dead-lettered"].as_u64(), Some(p.expected.dead_lettered()));
+    assert_eq!(tiles["tile-duplicates"].as_u64(), Some(p.expected.duplicates));
     let dead: Vec<(String, Option<String>, u64)> = seen["dead_letters"]
         .as_array()
         .unwrap()

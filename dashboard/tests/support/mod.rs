@@ -58,6 +58,10 @@ pub(crate) async fn pipeline_into<W: Warehouse + LeaseStore + 'static>(
         invalid_share: 0.01,
         // 30 ms of event time between events: 20,000 events span 10 minutes.
         mean_gap_us: 30_000,
+        // Copies of 2 % of the events within a minute, as retries would write them: the
+        // health report must show them as duplicates.
+        duplicate_share: 0.02,
+        duplicate_max_delay_ms: 60_000,
         ..GeneratorConfig::default()
     };
     let expected = inlet_workload::send_workload(&producer, &map, &cfg).await.unwrap();
