@@ -229,15 +229,7 @@ async fn totals(w: &EmbeddedWarehouse) -> Totals {
 /// Waits until the workers have read `n` user records, then a little longer: nothing may be
 /// counted twice after that either.
 async fn wait_until_read(w: &EmbeddedWarehouse, n: u64, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while totals(w).await.read() < n as i64 {
-        assert!(
-            Instant::now() < deadline,
-            "stalled at {} of {n} user records read",
-            totals(w).await.read()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    inlet_testkit::wait_until_read(w, n, limit).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         totals(w).await.read(),

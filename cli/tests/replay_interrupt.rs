@@ -101,15 +101,7 @@ async fn a_rebuild_interrupted_by_sigint_then_sigkill_ends_identical() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let t = w.totals().await.unwrap();
-        if t.read() >= EVENTS.parse::<i64>().unwrap() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "consumer stalled");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    inlet_testkit::wait_until_read(&w, EVENTS.parse().unwrap(), Duration::from_secs(180)).await;
     signal(&consumer, "-TERM");
     assert!(consumer.wait().unwrap().success());
     ok(inlet(d, &[&["verify"][..], &workload[..]].concat()).stdout(Stdio::null()));

@@ -144,15 +144,7 @@ async fn an_emitter_retrying_after_a_503_duplicates_nothing_in_the_rollups() {
         workers.push(tokio::spawn(Worker::new(stream, w.clone(), w, cfg).run(stop.clone())));
     }
     let warehouse = EmbeddedWarehouse::open(&warehouse_path).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while warehouse.totals().await.unwrap().read() < user_records as i64 {
-        assert!(
-            Instant::now() < deadline,
-            "stalled at {:?} of {user_records} user records",
-            warehouse.totals().await.unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    inlet_testkit::wait_until_read(&warehouse, user_records as u64, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.cancel();
     for w in workers {

@@ -173,14 +173,7 @@ async fn valid_events_reach_the_rollups_and_invalid_ones_the_bad_rows() {
         ));
     }
     let warehouse = EmbeddedWarehouse::open(&warehouse_path).await.unwrap();
-    let mut totals = warehouse.totals().await.unwrap();
-    for _ in 0..600 {
-        if totals.read() >= accepted as i64 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        totals = warehouse.totals().await.unwrap();
-    }
+    inlet_testkit::wait_until_read(&warehouse, accepted as u64, Duration::from_secs(60)).await;
     shutdown.cancel();
     for w in workers {
         w.await.unwrap().unwrap();

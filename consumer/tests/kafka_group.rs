@@ -97,11 +97,7 @@ async fn wait_for_kafka_offsets_at_the_end(location: &KafkaLocation, partitions:
 
 /// Waits until the warehouse has handled `events` events.
 async fn wait_until_handled(w: &EmbeddedWarehouse, events: u64) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while handled(w).await < events as i64 {
-        assert!(Instant::now() < deadline, "stalled at {} of {events}", handled(w).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    inlet_testkit::wait_until_read(w, events, Duration::from_secs(120)).await;
     // Commits after completion would show double counting.
     tokio::time::sleep(Duration::from_secs(1)).await;
 }

@@ -49,13 +49,7 @@ async fn consume(
         tasks.push(tokio::spawn(worker.run(shutdown.clone())));
     }
     let warehouse = EmbeddedWarehouse::open(warehouse_path).await.unwrap();
-    for _ in 0..600 {
-        let t = warehouse.totals().await.unwrap();
-        if t.read() >= events as i64 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    inlet_testkit::wait_until_read(&warehouse, events, Duration::from_secs(60)).await;
     shutdown.cancel();
     for t in tasks {
         t.await.unwrap().unwrap();

@@ -3,33 +3,12 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers: a panic is the report
 
 use crate::{KafkaLocation, KafkaStream};
-pub use inlet_testkit::{LocalServer, infra_dir};
-use std::sync::atomic::{AtomicU32, Ordering};
+use inlet_testkit::server_var;
+pub use inlet_testkit::{LocalServer, infra_dir, unique_name};
 
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-/// The shared broker's `host:port`. Panics when `INLET_KAFKA_BOOTSTRAP` is not set: the tests
-/// that call this are `#[ignore]`d, and run only through `infra/test.sh`, which starts it.
+/// The shared broker's `host:port` (`INLET_KAFKA_BOOTSTRAP`, set by `infra/servers.sh`).
 pub fn bootstrap() -> String {
-    std::env::var("INLET_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
-        panic!(
-            "INLET_KAFKA_BOOTSTRAP is not set: this test needs the Kafka broker; \
-             run the tests through infra/test.sh, which starts it"
-        )
-    })
-}
-
-/// A name no other test uses.
-pub fn unique_name(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    server_var("INLET_KAFKA_BOOTSTRAP", "the Kafka broker")
 }
 
 /// The location of a new topic (and group) name on `bootstrap`.

@@ -3,33 +3,12 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers: a panic is the report
 
 use crate::{KinesisLocation, KinesisStream};
-pub use inlet_testkit::{LocalServer, infra_dir};
-use std::sync::atomic::{AtomicU32, Ordering};
+use inlet_testkit::server_var;
+pub use inlet_testkit::{LocalServer, infra_dir, unique_name};
 
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-/// The shared emulator's endpoint. Panics when `INLET_KINESIS_ENDPOINT` is not set: the tests
-/// that call this are `#[ignore]`d, and run only through `infra/test.sh`, which starts it.
+/// The shared emulator's endpoint (`INLET_KINESIS_ENDPOINT`, set by `infra/servers.sh`).
 pub fn endpoint() -> String {
-    std::env::var("INLET_KINESIS_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "INLET_KINESIS_ENDPOINT is not set: this test needs the Kinesis emulator; \
-             run the tests through infra/test.sh, which starts it"
-        )
-    })
-}
-
-/// A name no other test uses.
-pub fn unique_name(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    server_var("INLET_KINESIS_ENDPOINT", "the Kinesis emulator")
 }
 
 /// The location of a new stream name on `endpoint`.

@@ -78,13 +78,7 @@ async fn consume(stream: &Arc<EmbeddedStream>, warehouse: &Path, archive: &Path,
         ));
     }
     let w = EmbeddedWarehouse::open(warehouse).await.unwrap();
-    for _ in 0..1200 {
-        let t = w.totals().await.unwrap();
-        if t.read() >= events as i64 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    inlet_testkit::wait_until_read(&w, events, Duration::from_secs(120)).await;
     shutdown.cancel();
     for t in tasks {
         t.await.unwrap().unwrap();

@@ -220,11 +220,7 @@ pub(crate) fn held_by<'a>(leases: &'a [Lease], owner: &str) -> Vec<&'a Lease> {
 }
 
 pub(crate) async fn wait_until_handled(w: &EmbeddedWarehouse, events: u64, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while handled(w).await < events as i64 {
-        assert!(Instant::now() < deadline, "stalled at {} of {events}", handled(w).await);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    inlet_testkit::wait_until_read(w, events, limit).await;
     // A commit or two more: nothing may be counted twice after completion either.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(handled(w).await, events as i64, "nothing counted twice");

@@ -72,13 +72,7 @@ pub(crate) async fn pipeline_into<W: Warehouse + LeaseStore + 'static>(
     let worker = Worker::new(stream, warehouse.clone(), warehouse.clone(), config);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(worker.run(shutdown.clone()));
-    for _ in 0..600 {
-        let t = warehouse.totals().await.unwrap();
-        if t.read() >= events as i64 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    inlet_testkit::wait_until_read(&*warehouse, events, Duration::from_secs(60)).await;
     shutdown.cancel();
     task.await.unwrap().unwrap();
     let totals = warehouse.totals().await.unwrap();
