@@ -1,10 +1,32 @@
 //! API keys: presented as `Authorization: Bearer <key>`, stored only as SHA-256 hashes.
 //! Each key names its app, the event kinds it may post and its rate limit.
-use crate::config::{ConfigError, KeyConfig, config_error};
+use crate::config_error::{ConfigError, config_error};
 use crate::rate_limit::RateLimit;
 use http::HeaderMap;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+
+/// One API key: an emitter (app) allowed to post.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// A name for the key, in logs, metrics (label `key`) and bad rows. Unique.
+    pub id: String,
+    /// The app whose events the key may post: events naming another `emitter.app_id` are
+    /// rejected, events naming none get this one.
+    pub app_id: String,
+    /// SHA-256 of the key, in hex (`inlet collector hash-key` prints it). The key itself is
+    /// never stored.
+    pub sha256: String,
+    /// Event kinds the key may post: exact names (`viewing.heartbeat`), families
+    /// (`gameplay.*`) or `*` (default: every kind).
+    #[serde(default)]
+    pub kinds: Option<Vec<String>>,
+    /// This key's rate limit (default: the top-level `rate_limit`).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
 
 /// The SHA-256 of a key, in lower-case hex: what the configuration stores.
 pub fn hash_key(key: &str) -> String {

@@ -1,29 +1,14 @@
 //! The collector's settings: a TOML file (serde, unknown fields refused, every field
 //! documented, defaults explicit), checked once into [`Settings`].
+pub use crate::auth::KeyConfig;
 use crate::auth::KeyTable;
+pub use crate::config_error::ConfigError;
+pub(crate) use crate::config_error::config_error;
 use crate::rate_limit::RateLimit;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// A configuration that cannot be used, with the setting at fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{setting}: {reason}")]
-#[non_exhaustive]
-pub struct ConfigError {
-    /// The setting, as a TOML path (`limits.max_body_bytes`, `keys[2].sha256`).
-    pub setting: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-pub(crate) fn config_error(setting: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        setting: setting.into(),
-        reason: reason.into(),
-    }
-}
 
 /// The collector's configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -171,27 +156,6 @@ impl Default for ProducerSection {
             max_attempts: 10,
         }
     }
-}
-
-/// One API key: an emitter (app) allowed to post.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyConfig {
-    /// A name for the key, in logs, metrics (label `key`) and bad rows. Unique.
-    pub id: String,
-    /// The app whose events the key may post: events naming another `emitter.app_id` are
-    /// rejected, events naming none get this one.
-    pub app_id: String,
-    /// SHA-256 of the key, in hex (`inlet collector hash-key` prints it). The key itself is
-    /// never stored.
-    pub sha256: String,
-    /// Event kinds the key may post: exact names (`viewing.heartbeat`), families
-    /// (`gameplay.*`) or `*` (default: every kind).
-    #[serde(default)]
-    pub kinds: Option<Vec<String>>,
-    /// This key's rate limit (default: the top-level `rate_limit`).
-    #[serde(default)]
-    pub rate_limit: Option<RateLimit>,
 }
 
 impl CollectorConfig {

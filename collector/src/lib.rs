@@ -1,7 +1,8 @@
 //! Inlet's collector: the HTTP front door emitters post telemetry to (the emitter client is
 //! the `inlet-emitter` crate).
 //!
-//! - [`config`]: the TOML configuration, checked into [`Settings`].
+//! - [`config`]: the TOML configuration, checked into [`Settings`]; `config_error`: the
+//!   error naming the setting at fault (a leaf every checker reports with).
 //! - [`auth`]: API keys (stored as SHA-256 hashes), their apps, kinds and rate limits.
 //! - [`rate_limit`]: per-key token buckets of events.
 //! - [`body`]: content type and encoding, the body read within limits and a deadline,
@@ -23,6 +24,7 @@ pub mod auth;
 pub mod bad_rows;
 pub mod body;
 pub mod config;
+mod config_error;
 pub mod error;
 pub mod ingest;
 pub mod metrics;

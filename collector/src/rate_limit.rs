@@ -1,5 +1,5 @@
 //! Per-key rate limits: a token bucket of events. Pure: time comes in as an argument.
-use crate::config::{ConfigError, config_error};
+use crate::config_error::{ConfigError, config_error};
 use serde::Deserialize;
 use std::time::Duration;
 
