@@ -149,10 +149,14 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode> {
     let filter = args.filter();
     let read_from = args.read_from()?;
     let target_name = format!("{:?}", args.target).to_lowercase();
-    let fingerprint = format!(
-        "{target_name} {:?} {filter:?} {read_from:?} {:?} {:?}",
-        args.source, args.to_stream, args.speed
-    );
+    let fingerprint = ProgressFile::fingerprint(&[
+        &target_name,
+        &args.source,
+        &filter,
+        &read_from,
+        &args.to_stream,
+        &args.speed,
+    ]);
     let progress_path = args.progress_file.clone().unwrap_or_else(|| {
         args.locations
             .data_dir
@@ -173,12 +177,10 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let outcome = match args.target {
         Target::Rebuild => {
-            if filter.selects_events() {
-                bail!("a rebuild replaces whole rows: --kind, --title, --game, --app and --session do not apply");
-            }
+            let (from_minute, to_minute) = RebuildConfig::minutes(args.from, args.to, &filter)?;
             let cfg = RebuildConfig {
-                from_minute: args.from.map_or(i64::MIN / 60_000, |t| t.div_euclid(60_000)),
-                to_minute: args.to.map_or(i64::MAX / 60_000, |t| (t + 59_999).div_euclid(60_000)),
+                from_minute,
+                to_minute,
                 read_from,
                 lateness: Lateness::default(),
                 limits: Limits::default(),

@@ -79,4 +79,7 @@ pub enum ReplayError {
     /// Stopped by a signal; progress is saved, run again to resume.
     #[error("interrupted; run the same command again to resume")]
     Interrupted,
+    /// Event filters given to a rebuild, which replaces whole rows.
+    #[error("a rebuild replaces whole rows: --kind, --title, --game, --app and --session do not apply")]
+    FilteredRebuild,
 }

@@ -63,6 +63,12 @@ pub struct ProgressFile {
 }
 
 impl ProgressFile {
+    /// The fingerprint of a replay: every setting that decides what it does, so that a
+    /// progress file is only resumed by the same replay.
+    pub fn fingerprint(settings: &[&dyn std::fmt::Debug]) -> String {
+        settings.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" ")
+    }
+
     /// Loads `path` if it exists and has the same fingerprint; otherwise starts afresh.
     /// `None` keeps progress in memory only.
     pub fn load(path: Option<&Path>, fingerprint: &str) -> Result<Self, ReplayError> {

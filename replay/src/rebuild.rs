@@ -46,6 +46,25 @@ pub struct RebuildConfig {
     pub owner: String,
 }
 
+impl RebuildConfig {
+    /// The minutes `[from, to)` a rebuild of event times `[from_ms, to_ms)` replaces: every
+    /// minute the range touches (rounded outward), everything when a bound is missing. A
+    /// rebuild replaces whole rows, so it takes no event filter.
+    pub fn minutes(
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        filter: &crate::Filter,
+    ) -> Result<(i64, i64), ReplayError> {
+        if filter.selects_events() {
+            return Err(ReplayError::FilteredRebuild);
+        }
+        Ok((
+            from_ms.map_or(i64::MIN / 60_000, |t| t.div_euclid(60_000)),
+            to_ms.map_or(i64::MAX / 60_000, |t| (t + 59_999).div_euclid(60_000)),
+        ))
+    }
+}
+
 /// What a rebuild of one shard did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShardRebuilt {
@@ -310,4 +329,35 @@ async fn commit_held(
     };
     warehouse.commit(&commit).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Filter;
+
+    #[test]
+    fn a_rebuild_replaces_every_minute_its_range_touches_and_takes_no_event_filter() {
+        let none = Filter::default();
+        assert_eq!(
+            RebuildConfig::minutes(Some(60_000), Some(180_000), &none).unwrap(),
+            (1, 3)
+        );
+        assert_eq!(
+            RebuildConfig::minutes(Some(60_001), Some(180_001), &none).unwrap(),
+            (1, 4)
+        );
+        assert_eq!(
+            RebuildConfig::minutes(None, None, &none).unwrap(),
+            (i64::MIN / 60_000, i64::MAX / 60_000)
+        );
+        let titles = Filter {
+            titles: vec!["t".into()],
+            ..Filter::default()
+        };
+        assert!(matches!(
+            RebuildConfig::minutes(None, None, &titles),
+            Err(ReplayError::FilteredRebuild)
+        ));
+    }
 }
