@@ -176,11 +176,6 @@ impl Report {
     }
 }
 
-/// `s` as a JSON string literal.
-pub fn json_string(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
