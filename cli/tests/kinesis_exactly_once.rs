@@ -13,10 +13,13 @@
 //! Needs the emulator: ignored by plain `cargo test`; `infra/test.sh` runs them (and a missing
 //! emulator fails them).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+mod common;
+
 use bytes::Bytes;
+use common::{wait_for, wait_until_handled};
 use inlet_embedded::EmbeddedWarehouse;
 use inlet_kinesis::fault_proxy::{FaultProxy, Faults};
-use inlet_kinesis::testing::{private_emulator, unique_name};
+use inlet_kinesis::testing::{endpoint, private_emulator, unique_name};
 use inlet_kinesis::{KinesisLocation, KinesisStream};
 use inlet_seams::{LeaseStore, ShardId, StreamReader, Totals, Warehouse};
 use std::collections::{BTreeMap, HashMap};
@@ -25,16 +28,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const FAILOVER: &str = "4s";
-
-/// The shared emulator's endpoint; a missing one fails the test.
-fn kinesis_endpoint() -> String {
-    std::env::var("INLET_KINESIS_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "INLET_KINESIS_ENDPOINT is not set: this test needs the Kinesis emulator; \
-             run the tests through infra/test.sh, which starts it"
-        )
-    })
-}
 
 fn kinesis_url(stream: &str, endpoint: &str, call_timeout_ms: u64) -> String {
     format!("kinesis://{stream}?endpoint={endpoint}&call_timeout_ms={call_timeout_ms}")
@@ -121,13 +114,7 @@ impl Workload {
     }
 
     async fn warehouse(&self) -> EmbeddedWarehouse {
-        let path = self.d().join("warehouse.db");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !path.exists() {
-            assert!(Instant::now() < deadline, "no warehouse");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        EmbeddedWarehouse::open(&path).await.unwrap()
+        common::open_warehouse(self.d()).await
     }
 
     /// `inlet verify`, which must succeed; its output.
@@ -214,28 +201,8 @@ async fn stop(worker: Child) {
     assert!(out.status.success(), "a worker exited with {:?}", out.status);
 }
 
-async fn wait_for(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done().await {
-        assert!(Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn totals(w: &EmbeddedWarehouse) -> Totals {
     w.totals().await.unwrap()
-}
-
-/// Waits until the workers have read `n` user records, then a little longer: nothing may be
-/// counted twice after that either.
-async fn wait_until_read(w: &EmbeddedWarehouse, n: u64, limit: Duration) {
-    inlet_testkit::wait_until_read(w, n, limit).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        totals(w).await.read(),
-        n as i64,
-        "read more user records than the stream holds"
-    );
 }
 
 /// What the stream holds, read back independently of the consumer.
@@ -358,7 +325,7 @@ fn spooled_user_records(dir: &Path) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Kinesis emulator: run infra/test.sh"]
 async fn unanswered_calls_are_retried_and_their_copies_dropped() {
-    let endpoint = kinesis_endpoint();
+    let endpoint = endpoint();
     let started = Instant::now();
     // Seed 23: PutRecords calls 10 and 12 (of about 25) are left unanswered, and 14 if any.
     let faults = Faults {
@@ -398,7 +365,7 @@ async fn unanswered_calls_are_retried_and_their_copies_dropped() {
 
     let consumer = w.consumer(&direct, "w");
     let warehouse = w.warehouse().await;
-    wait_until_read(&warehouse, stream.user_records, Duration::from_secs(120)).await;
+    wait_until_handled(&warehouse, stream.user_records, Duration::from_secs(120)).await;
     stop(consumer).await;
     let verified = w.verify(&direct).await;
     let t = totals(&warehouse).await;
@@ -423,7 +390,7 @@ async fn unanswered_calls_are_retried_and_their_copies_dropped() {
 async fn a_producer_killed_during_an_outage_resends_its_spool_and_nothing_counts_twice() {
     // The shared emulator's variable, although this test stops an emulator of its own
     // (stopping the shared one would stall the other tests).
-    let _ = kinesis_endpoint();
+    let _ = endpoint();
     let started = Instant::now();
     let emulator = private_emulator();
     let url = kinesis_url(&unique_name("spool"), &emulator.address, 2_000);
@@ -477,7 +444,7 @@ async fn a_producer_killed_during_an_outage_resends_its_spool_and_nothing_counts
 
     let consumer = w.consumer(&url, "w");
     let warehouse = w.warehouse().await;
-    wait_until_read(&warehouse, stream.user_records, Duration::from_secs(120)).await;
+    wait_until_handled(&warehouse, stream.user_records, Duration::from_secs(120)).await;
     stop(consumer).await;
     let verified = w.verify(&url).await;
     let t = totals(&warehouse).await;
@@ -497,7 +464,7 @@ async fn a_producer_killed_during_an_outage_resends_its_spool_and_nothing_counts
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Kinesis emulator: run infra/test.sh"]
 async fn copies_and_a_split_during_the_run_verify_exactly() {
-    let endpoint = kinesis_endpoint();
+    let endpoint = endpoint();
     let started = Instant::now();
     let url = kinesis_url(&unique_name("copies-split"), &endpoint, 30_000);
     // Each copy right after its original (no delay): they travel in one aggregate, so a copy
@@ -554,7 +521,7 @@ async fn copies_and_a_split_during_the_run_verify_exactly() {
         stream.outside_range,
         stream.copies_across_lineages()
     );
-    wait_until_read(&warehouse, stream.user_records, Duration::from_secs(120)).await;
+    wait_until_handled(&warehouse, stream.user_records, Duration::from_secs(120)).await;
     stop(b).await;
     stop(a2).await;
 

@@ -76,12 +76,13 @@ impl ShardMap {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use inlet_seams::HashKeyRange;
     use proptest::prelude::*;
 
-    fn shards(n: u32) -> Vec<Shard> {
+    /// `n` open shards splitting the hash-key space evenly (also the spool driver's tests').
+    pub(crate) fn shards(n: u32) -> Vec<Shard> {
         HashKeyRange::split_evenly(n)
             .into_iter()
             .enumerate()

@@ -243,7 +243,7 @@ mod tests {
     use super::*;
     use crate::delivery::Delivery;
     use bytes::Bytes;
-    use inlet_seams::{HashKeyRange, PutRecord, Shard, ShardId};
+    use inlet_seams::PutRecord;
     use std::path::Path;
     use std::time::Duration;
 
@@ -279,18 +279,7 @@ mod tests {
     }
 
     fn map(n: u32) -> ShardMap {
-        let shards: Vec<Shard> = HashKeyRange::split_evenly(n)
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| Shard {
-                id: ShardId::from_index(i as u32),
-                hash_range: r,
-                parent: None,
-                adjacent_parent: None,
-                closed: false,
-            })
-            .collect();
-        ShardMap::new(&shards).unwrap()
+        ShardMap::new(&crate::shard_map::tests::shards(n)).unwrap()
     }
 
     fn offset_file(dir: &Path) -> Option<u64> {

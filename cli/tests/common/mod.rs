@@ -140,13 +140,7 @@ impl Setup {
     }
 
     pub(crate) async fn warehouse(&self) -> EmbeddedWarehouse {
-        let path = self.d().join("warehouse.db");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !path.exists() {
-            assert!(Instant::now() < deadline, "no warehouse");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        EmbeddedWarehouse::open(&path).await.unwrap()
+        open_warehouse(self.d()).await
     }
 
     pub(crate) fn verify(&self) {
@@ -160,6 +154,17 @@ impl Setup {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// The warehouse in data directory `d`, once a worker has made it (60 s at most).
+pub(crate) async fn open_warehouse(d: &Path) -> EmbeddedWarehouse {
+    let path = d.join("warehouse.db");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "no warehouse");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    EmbeddedWarehouse::open(&path).await.unwrap()
 }
 
 pub(crate) fn signal(child: &Child, sig: &str) {
