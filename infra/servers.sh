@@ -11,8 +11,15 @@
 # What it provides today:
 #   INLET_KPL_ORACLE_PYTHON  a Python with the official aws-kinesis-agg (the KPL format oracle)
 #   INLET_PG_URL             a throwaway PostgreSQL cluster on a random loopback port (tests
-#                            create a fresh database each); INLET_PG_RESTART restarts it
+#                            create a fresh database each); INLET_PG_RESTART restarts it. TCP
+#                            is TLS only (a throwaway CA signs its certificate for 127.0.0.1
+#                            and localhost), and the URL says sslmode=verify-full and
+#                            sslrootcert=INLET_PG_CA, so every PostgreSQL test runs over TLS
+#   INLET_PG_CA              that CA's certificate (PEM)
+#   INLET_PG_PASSWORD_URL    the same server as a role that logs in with a password
+#                            (SCRAM-SHA-256), verify-full too
 #   INLET_CHROMIUM           Debian's headless Chromium (the dashboard's browser test)
+#   INLET_PROMTOOL           Prometheus's promtool (checks every process's /metrics page)
 #   INLET_NODE_MODULES       node_modules holding playwright-core, which drives it
 #   INLET_KINESIS_ENDPOINT   the Kinesis API emulator (npm kinesis-local) on a random loopback
 #                            port (tests create a fresh stream each; infra/kinesis-local.sh
@@ -85,7 +92,9 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# A throwaway PostgreSQL cluster (initdb + pg_ctl) in the run dir, on a random port.
+# A throwaway PostgreSQL cluster (initdb + pg_ctl) in the run dir, on a random port, taking
+# TCP connections over TLS only (pg_hba has hostssl lines and no plain host line), the way
+# managed PostgreSQL is reached.
 start_postgres() {
     local bindir=""
     for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && bindir="$d"; done
@@ -104,6 +113,23 @@ start_postgres() {
         as=(runuser -u postgres --)
         chown postgres "$INLET_RUN_DIR"
     fi
+    # A throwaway CA, and the server's certificate it signs: IP SAN 127.0.0.1 (what the URL
+    # names, so verify-full checks an IP address) and localhost.
+    local ca="$INLET_RUN_DIR/pg-ca.pem" cert="$INLET_RUN_DIR/pg-server.pem" key="$INLET_RUN_DIR/pg-server.key"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+        -keyout "$INLET_RUN_DIR/pg-ca.key" -out "$ca" -subj "/CN=Inlet test CA" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+        2>/dev/null || { log "openssl could not make the PostgreSQL CA"; return 1; }
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$key" \
+        -subj "/CN=localhost" 2>/dev/null |
+        openssl x509 -req -CA "$ca" -CAkey "$INLET_RUN_DIR/pg-ca.key" -days 7 \
+            -set_serial "0x$(openssl rand -hex 8)" -out "$cert" -extfile <(printf '%s\n' \
+                "subjectAltName = IP:127.0.0.1, DNS:localhost" "basicConstraints = critical, CA:FALSE" \
+                "keyUsage = critical, digitalSignature" "extendedKeyUsage = serverAuth") \
+            2>/dev/null || { log "openssl could not make the PostgreSQL server certificate"; return 1; }
+    # PostgreSQL refuses a key that others can read: the server's user's, mode 600.
+    chmod 600 "$key" "$INLET_RUN_DIR/pg-ca.key"
+    [ "${#as[@]}" -eq 0 ] || chown postgres "$key"
     "${as[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust --no-sync -E UTF8 >/dev/null || return 1
     cat >>"$data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
@@ -111,20 +137,45 @@ port = $port
 unix_socket_directories = '$INLET_RUN_DIR'
 fsync = off
 max_connections = 200
+ssl = on
+ssl_cert_file = '$cert'
+ssl_key_file = '$key'
 CONF
+    # TCP only over TLS: trust for the superuser the tests use, a password (SCRAM) for
+    # inlet_scram; the Unix socket (trust) is for this script's own psql.
+    cat >"$data/pg_hba.conf" <<HBA
+local   all  all                        trust
+hostssl all  inlet_scram  127.0.0.1/32  scram-sha-256
+hostssl all  all          127.0.0.1/32  trust
+HBA
     "${as[@]}" "$bindir/pg_ctl" -D "$data" -l "$INLET_RUN_DIR/pg.log" -w -t 60 start >/dev/null || {
         cat "$INLET_RUN_DIR/pg.log" >&2
         return 1
     }
+    local password
+    password="$(openssl rand -hex 16)"
+    "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$INLET_RUN_DIR" -p "$port" -U postgres -d postgres \
+        -c "CREATE ROLE inlet_scram LOGIN PASSWORD '$password'" >/dev/null || return 1
     cat >"$INLET_RUN_DIR/pg-restart" <<SH
 #!/usr/bin/env bash
 exec ${as[*]} "$bindir/pg_ctl" -D "$data" -l "$INLET_RUN_DIR/pg.log" -w -t 60 -m fast restart >/dev/null
 SH
     chmod +x "$INLET_RUN_DIR/pg-restart"
     PG_STOP=("${as[@]}" "$bindir/pg_ctl" -D "$data" -m immediate stop)
-    export INLET_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    local tls="sslmode=verify-full&sslrootcert=$ca"
+    export INLET_PG_URL="postgres://postgres@127.0.0.1:$port/postgres?$tls"
+    export INLET_PG_PASSWORD_URL="postgres://inlet_scram:$password@127.0.0.1:$port/postgres?$tls"
+    export INLET_PG_CA="$ca"
     export INLET_PG_RESTART="$INLET_RUN_DIR/pg-restart"
     log "PostgreSQL: $INLET_PG_URL"
+}
+
+# promtool, Prometheus's own linter for /metrics pages, from Debian's prometheus package.
+start_promtool() {
+    command -v promtool >/dev/null 2>&1 || apt_install prometheus || return 1
+    INLET_PROMTOOL="$(command -v promtool)" || return 1
+    export INLET_PROMTOOL
+    log "promtool: $INLET_PROMTOOL"
 }
 
 # Headless Chromium from Debian's package, and playwright-core (pinned) to drive it through
@@ -175,6 +226,7 @@ start_servers() {
     start_kpl_oracle || failed=1
     start_postgres || failed=1
     start_browser || failed=1
+    start_promtool || failed=1
     start_kinesis || failed=1
     start_kafka_oracle || failed=1
     start_kafka || failed=1

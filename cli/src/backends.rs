@@ -35,13 +35,14 @@ pub enum StreamUrl {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Locations {
     /// Directory of the embedded stream and warehouse (created if missing).
-    #[arg(long, default_value = "inlet-data")]
-    pub data_dir: PathBuf,
-    /// Stream URL (default: `embedded://<data-dir>/stream.db`).
+    /// [default: inlet-data; config: data_dir]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Stream URL (default: `embedded://<data-dir>/stream.db`) [config: stream.location].
     #[arg(long)]
     pub stream: Option<String>,
     /// Warehouse URL: `sqlite:///path` or `postgres://user@host:port/db` (default:
-    /// `sqlite://<data-dir>/warehouse.db`).
+    /// `sqlite://<data-dir>/warehouse.db`) [config: warehouse.location].
     #[arg(long)]
     pub warehouse: Option<String>,
 }
@@ -54,6 +55,15 @@ fn file_url(url: &str, scheme: &str) -> Result<PathBuf> {
     }
 }
 
+/// Connects to a Kinesis stream: a missing region or credentials, or an endpoint that does
+/// not answer, is refused here, before any other call.
+async fn kinesis(location: KinesisLocation) -> Result<KinesisStream> {
+    let name = location.stream.clone();
+    KinesisStream::connect_checked(location)
+        .await
+        .with_context(|| format!("opening Kinesis stream {name}"))
+}
+
 fn ensure_parent(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -62,13 +72,20 @@ fn ensure_parent(path: &Path) -> Result<()> {
 }
 
 impl Locations {
+    /// The data directory (resolved from the configuration by `settings`).
+    pub fn dir(&self) -> &Path {
+        self.data_dir
+            .as_deref()
+            .unwrap_or(Path::new(inlet_config::model::DEFAULT_DATA_DIR))
+    }
+
     /// Where the stream is.
     pub fn stream_url(&self) -> Result<StreamUrl> {
         match &self.stream {
             Some(url) if url.starts_with("kinesis://") => Ok(StreamUrl::Kinesis(KinesisLocation::parse(url)?)),
             Some(url) if url.starts_with("kafka://") => Ok(StreamUrl::Kafka(KafkaLocation::parse(url)?)),
             Some(url) => Ok(StreamUrl::Embedded(file_url(url, "embedded")?)),
-            None => Ok(StreamUrl::Embedded(self.data_dir.join("stream.db"))),
+            None => Ok(StreamUrl::Embedded(self.dir().join("stream.db"))),
         }
     }
 
@@ -86,7 +103,7 @@ impl Locations {
             }
             StreamUrl::Kinesis(location) => {
                 let local = location.is_local();
-                let s = KinesisStream::connect(location).await;
+                let s = kinesis(location).await?;
                 if local {
                     s.ensure(shards).await
                 } else {
@@ -129,11 +146,19 @@ impl Locations {
         if let StreamUrl::Embedded(path) = self.stream_url()?
             && !path.exists()
         {
-            bail!("no stream at {}", path.display());
+            bail!(
+                "no stream at {}: run `inlet produce` or `inlet demo` first, or check {}",
+                path.display(),
+                if self.stream.is_some() {
+                    "--stream"
+                } else {
+                    "--data-dir"
+                }
+            );
         }
         match self.stream_url()? {
             StreamUrl::Kinesis(location) => {
-                let s = KinesisStream::connect(location).await;
+                let s = kinesis(location).await?;
                 s.wait_active()
                     .await
                     .with_context(|| format!("opening Kinesis stream {}", s.name()))?;
@@ -154,8 +179,33 @@ impl Locations {
                 Ok(Arc::new(w))
             }
             Some(url) => Ok(Arc::new(self.sqlite(file_url(url, "sqlite")?).await?)),
-            None => Ok(Arc::new(self.sqlite(self.data_dir.join("warehouse.db")).await?)),
+            None => Ok(Arc::new(self.sqlite(self.dir().join("warehouse.db")).await?)),
         }
+    }
+
+    /// Opens a warehouse that must exist already, for commands that only read it: a missing
+    /// embedded one is an error naming its path, not a new empty one (which would make a
+    /// mistyped `--data-dir` look like an empty pipeline).
+    pub async fn existing_warehouse(&self) -> Result<Arc<dyn LeasedWarehouse>> {
+        let path = match self.warehouse.as_deref() {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                return self.warehouse().await;
+            }
+            Some(url) => file_url(url, "sqlite")?,
+            None => self.dir().join("warehouse.db"),
+        };
+        if !path.is_file() {
+            bail!(
+                "no warehouse at {}: run `inlet consume` or `inlet demo` first, or check {}",
+                path.display(),
+                if self.warehouse.is_some() {
+                    "--warehouse"
+                } else {
+                    "--data-dir"
+                }
+            );
+        }
+        Ok(Arc::new(self.sqlite(path).await?))
     }
 
     /// The PostgreSQL warehouse, for commands that only make sense there.

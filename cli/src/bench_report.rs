@@ -46,33 +46,8 @@ pub fn now_ms() -> u64 {
 
 /// This process's CPU seconds `(user, system)` and peak RSS in bytes, where the system says.
 pub fn own_usage() -> (Option<(f64, f64)>, Option<u64>) {
-    #[cfg(target_os = "linux")]
-    {
-        // utime and stime are fields 14 and 15 of /proc/self/stat, counted over all threads,
-        // in USER_HZ ticks (100 per second on every architecture Linux runs this on). The
-        // command name (field 2) may hold spaces: count from its closing parenthesis.
-        let cpu = std::fs::read_to_string("/proc/self/stat").ok().and_then(|stat| {
-            let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
-            let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
-            Some((ticks(11)? / 100.0, ticks(12)? / 100.0))
-        });
-        let rss = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-            let kb: u64 = line
-                .trim_start_matches("VmHWM:")
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse()
-                .ok()?;
-            Some(kb * 1024)
-        });
-        (cpu, rss)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        (None, None)
-    }
+    let usage = inlet_ops::process::Usage::read();
+    (usage.cpu(), usage.peak_resident_bytes)
 }
 
 /// A worker's committed count, sampled by a task into a timeline.
@@ -202,13 +177,5 @@ mod tests {
         assert_eq!(Report::parse(&bare.to_json()).ok(), Some(bare));
         assert!(Report::parse("[1]").is_err());
         assert!(Report::parse("{\"pid\":").is_err());
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn own_usage_is_read_on_linux() {
-        let (cpu, rss) = own_usage();
-        assert!(cpu.is_some_and(|(u, s)| u >= 0.0 && s >= 0.0));
-        assert!(rss.is_some_and(|b| b > 0));
     }
 }

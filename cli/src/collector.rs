@@ -1,39 +1,55 @@
 //! `inlet collector`: the HTTP collector in front of the stream, and `inlet collector
 //! hash-key`, which prints what a key's `sha256` setting must be.
 use crate::backends::Locations;
-use crate::pipeline;
+use crate::settings::Overrides;
+use crate::{ops, pipeline};
 use anyhow::{Context, Result, bail};
-use inlet_collector::{Collector, CollectorConfig};
+use inlet_collector::Collector;
+use inlet_config::InletConfig;
+use inlet_ops::Health;
 use inlet_producer::Producer;
 use std::io::BufRead;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
-/// `inlet collector`.
+/// `inlet collector`: its settings are the configuration file's `[collector]` section.
 #[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CollectorArgs {
     #[command(subcommand)]
     pub action: Option<Action>,
-    /// The configuration file (TOML; see `collector/collector.example.toml`).
-    #[arg(long, required = true)]
-    pub config: Option<PathBuf>,
-    /// Listen here instead of the configuration's `listen`.
+    /// Listen here instead of the configuration's `collector.listen`.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
     #[command(flatten)]
     pub locations: Locations,
-    /// Shards of the stream, if it has to be created.
-    #[arg(long, default_value_t = 4)]
-    pub shards: u32,
+    /// Shards of the stream, if it has to be created [default: 4; config: stream.shards].
+    #[arg(long)]
+    pub shards: Option<u32>,
+}
+
+impl Overrides for CollectorArgs {
+    fn apply(&self, c: &mut InletConfig) {
+        self.locations.apply(c);
+        if let Some(listen) = self.listen {
+            c.collector.listen = listen;
+        }
+        if let Some(n) = self.shards {
+            c.stream.shards = n;
+        }
+    }
+
+    fn resolve(&mut self, c: &InletConfig) {
+        self.locations.resolve(c);
+    }
 }
 
 /// What else `inlet collector` does.
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
-    /// Print the SHA-256 of an API key (read from stdin) for a `[[keys]]` entry's `sha256`.
+    /// Print the SHA-256 of an API key (read from stdin) for a `[[collector.keys]]` entry's
+    /// `sha256`.
     HashKey {
         /// Make a new random key instead, and print it with its hash.
         #[arg(long)]
@@ -41,25 +57,22 @@ pub enum Action {
     },
 }
 
-pub async fn run(args: CollectorArgs) -> Result<ExitCode> {
+pub async fn run(args: CollectorArgs, config: InletConfig) -> Result<ExitCode> {
     if let Some(Action::HashKey { generate }) = args.action {
         return hash_key(generate);
     }
-    let Some(path) = args.config else {
-        bail!("--config is required");
-    };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut config = CollectorConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
     let settings = config
-        .check(args.locations.data_dir.join("bad-rows.ndjson"))
-        .with_context(|| format!("in {}", path.display()))?;
-    let stream = args.locations.stream(args.shards).await?;
+        .collector
+        .clone()
+        .check(args.locations.dir().join("bad-rows.ndjson"))
+        .map_err(|e| inlet_config::ConfigError::key(format!("collector.{}", e.setting), e.reason))?;
+    let stream = args.locations.stream(config.stream.shards).await?;
     let producer = Producer::start(stream, settings.producer_config()).await?;
-    let prometheus = inlet_collector::metrics::install_prometheus();
-    let collector = Collector::bind(settings, producer, prometheus).await?;
+    let exporter = ops::exporter("collector")?;
+    // The collector serves /metrics, /healthz and /readyz on its own port too; a separate
+    // address keeps them off the public one.
+    let endpoint = ops::serve(&config, "collector", Health::always_ready()).await?;
+    let collector = Collector::bind(settings, producer, Some(exporter)).await?;
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
@@ -67,6 +80,9 @@ pub async fn run(args: CollectorArgs) -> Result<ExitCode> {
         signal.cancel();
     });
     let summary = collector.run(shutdown).await?;
+    if let Some(e) = endpoint {
+        e.stop().await?;
+    }
     let p = summary.producer;
     if p.failed > 0 || p.delivered != p.accepted || !summary.drained {
         eprintln!(

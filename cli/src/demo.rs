@@ -1,10 +1,11 @@
 //! `inlet demo`: generator → producer → embedded stream → consumer workers → embedded
 //! warehouse, then a summary checked against the generator's exact totals.
 use crate::backends::Locations;
+use crate::human::{self, count};
 use crate::pipeline::{self, GenArgs};
-use crate::report::{self, thousands};
+use crate::report;
 use anyhow::{Context, Result, bail};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar};
 use inlet_consumer::{ConsumerStats, WorkerConfig};
 use inlet_producer::Producer;
 use std::net::SocketAddr;
@@ -56,7 +57,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         }
     };
     let locations = Locations {
-        data_dir: dir.clone(),
+        data_dir: Some(dir.clone()),
         stream: None,
         warehouse: args.warehouse.clone(),
     };
@@ -67,7 +68,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let total = args.workload.events;
     println!(
         "Inlet demo: {} events, {} shards, {} consumer workers, data in {}",
-        thousands(total),
+        count(total),
         args.shards,
         args.workers,
         dir.display()
@@ -95,9 +96,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     }
 
     let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos:>9}/{len:9} {per_sec:>14} {eta:>4}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style = human::progress_style("{prefix:>10} [{bar:40}] {human_pos:>9}/{human_len:9} {rate:>12} {eta:>4}");
     let produced = bars.add(
         ProgressBar::new(total)
             .with_style(style.clone())
@@ -108,11 +107,12 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let started = Instant::now();
     // A 16 MiB buffer: the stream here is a local file that never stalls, so a bigger one
     // only holds more memory (the buffer fills: the generator outruns the consumers).
-    let producer_args = pipeline::ProducerArgs {
+    let producer_config = inlet_config::model::ProducerSection {
         buffer_bytes: 16 << 20,
-        ..pipeline::ProducerArgs::default()
-    };
-    let producer = Producer::start(stream.clone(), producer_args.config(&locations)).await?;
+        ..Default::default()
+    }
+    .to_config(&dir);
+    let producer = Producer::start(stream.clone(), producer_config).await?;
     let sent = Arc::new(AtomicU64::new(0));
     let produce = {
         let (sent, map, workload) = (Arc::clone(&sent), map.clone(), args.workload.clone());
@@ -139,8 +139,10 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         } else if last.1.elapsed() > args.stall_timeout {
             shutdown.cancel();
             bail!(
-                "the consumers made no progress for {:?} at {h} of {total} events",
-                args.stall_timeout
+                "the consumers made no progress for {:?} at {} of {} events",
+                args.stall_timeout,
+                count(h),
+                count(total)
             );
         }
         if produce.is_finished() && handled() < total && sent.load(Relaxed) < total {
@@ -160,25 +162,25 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let totals = warehouse.totals().await?;
     let secs = end_to_end.as_secs_f64();
     println!();
-    println!("generated      {:>12}", thousands(expected.generated));
+    println!("generated      {:>12}", count(expected.generated));
     if expected.duplicates > 0 {
         println!(
             "  duplicates   {:>12} (copies of earlier events)",
-            thousands(expected.duplicates)
+            count(expected.duplicates)
         );
     }
-    println!("aggregated     {:>12}", thousands(totals.aggregated));
+    println!("aggregated     {:>12}", human::signed(totals.aggregated));
     report::print_dead_letters(&totals);
     println!(
         "produced       {:>12} in {} stream records, {} PutRecords calls, {:.1} s",
-        thousands(producer_stats.delivered),
-        thousands(producer_stats.stream_records),
-        thousands(producer_stats.put_calls),
+        count(producer_stats.delivered),
+        count(producer_stats.stream_records),
+        count(producer_stats.put_calls),
         (produced_at - started).as_secs_f64()
     );
     println!(
         "throughput     {:>12} events/s end to end ({:.1} s, generator to committed rollups)",
-        thousands((total as f64 / secs) as i64),
+        human::rate(total as f64 / secs),
         secs
     );
     report::print_top(warehouse.as_ref(), 5).await?;

@@ -9,8 +9,11 @@
 //! - `collector`: `inlet collector` (the HTTP front door) and `inlet collector hash-key`.
 //! - `replay`: `inlet replay rebuild|emit|ndjson` from the stream or the raw archive.
 //! - `warehouse_admin`: `inlet warehouse migrate|compact` on PostgreSQL.
+//! - `human`: counts, rates and times as people read them, for every line printed.
 //! - `streams`: `inlet streams create|describe|split|merge|scale|delete` for Kinesis, and
 //!   `create|describe|delete` for Kafka topics.
+//! - `settings`: the configuration every command runs with (file, environment, flags) and
+//!   `inlet config`; `ops`: the metrics and health endpoint of long-running commands.
 
 // A binary: `pub` items are crate-wide by nature.
 #![allow(unreachable_pub)]
@@ -21,9 +24,12 @@ mod bench_report;
 mod collector;
 mod dashboard;
 mod demo;
+mod human;
+mod ops;
 mod pipeline;
 mod replay;
 mod report;
+mod settings;
 mod streams;
 mod warehouse_admin;
 
@@ -39,6 +45,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "inlet", version, about)]
 struct Cli {
+    #[command(flatten)]
+    global: settings::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,20 +91,75 @@ enum Command {
     /// Kinesis stream administration: create, describe, split, merge, scale, delete; Kafka
     /// topics: create, describe, delete.
     Streams(streams::StreamsArgs),
+    /// Print the effective configuration (the file, INLET_ variables and flags layered;
+    /// secrets redacted) as TOML.
+    Config(settings::ConfigArgs),
+}
+
+impl Command {
+    /// The command's name, the `role` label of `inlet_build_info`.
+    fn role(&self) -> &'static str {
+        match self {
+            Command::Demo(_) => "demo",
+            Command::Produce(_) => "produce",
+            Command::Consume(_) => "consume",
+            Command::Verify(_) => "verify",
+            Command::Report(_) => "report",
+            Command::Warehouse(_) => "warehouse",
+            Command::Dashboard(_) => "dashboard",
+            Command::Collector(_) => "collector",
+            Command::Replay(_) => "replay",
+            Command::Bench(_) => "bench",
+            Command::Streams(_) => "streams",
+            Command::Config(_) => "config",
+        }
+    }
+
+    /// What the command's flags say about the configuration.
+    fn overrides(&mut self) -> &mut dyn settings::Overrides {
+        match self {
+            Command::Demo(a) => a,
+            Command::Produce(a) => a,
+            Command::Consume(a) => a,
+            Command::Verify(a) => a,
+            Command::Report(a) => a,
+            Command::Warehouse(a) => a,
+            Command::Dashboard(a) => a,
+            Command::Collector(a) => a,
+            Command::Replay(a) => a,
+            Command::Bench(a) => a,
+            Command::Streams(a) => a,
+            Command::Config(a) => a,
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    let config = match settings::effective(&cli.global, cli.command.overrides()) {
+        Ok(c) => c,
+        Err(e) => {
+            // A bad setting is a usage error, as a bad flag is.
+            eprintln!("error: configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.global.print_config || matches!(cli.command, Command::Config(_)) {
+        print!("{}", config.to_redacted_toml());
+        return ExitCode::SUCCESS;
+    }
     let default_level = match cli.command {
         Command::Demo(_) | Command::Bench(_) => "warn",
         _ => "info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    inlet_ops::logging::init(config.log.format, config.log.level.as_deref().unwrap_or(default_level));
+    // Installed before anything records, so series set up at start are kept.
+    if config.metrics.listen.is_some()
+        && let Err(e) = ops::exporter(cli.command.role())
+    {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -107,20 +170,25 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Demo(a) => demo::run(a).await,
-            Command::Produce(a) => pipeline::produce(a).await,
-            Command::Consume(a) => pipeline::consume(a).await,
+            Command::Produce(a) => pipeline::produce(a, &config).await,
+            Command::Consume(a) => pipeline::consume(a, &config).await,
             Command::Verify(a) => pipeline::verify(a).await,
             Command::Report(a) => report::run(a).await,
             Command::Warehouse(a) => warehouse_admin::run(a).await,
-            Command::Dashboard(a) => dashboard::run(a).await,
-            Command::Collector(a) => collector::run(a).await,
-            Command::Replay(a) => replay::run(a).await,
+            Command::Dashboard(a) => dashboard::run(a, &config).await,
+            Command::Collector(a) => collector::run(a, config).await,
+            Command::Replay(a) => replay::run(a, &config).await,
             Command::Streams(a) => streams::run(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::Config(_) => Ok(ExitCode::SUCCESS),
         }
     });
     match result {
         Ok(code) => code,
+        Err(e) if e.downcast_ref::<inlet_config::ConfigError>().is_some() => {
+            eprintln!("error: configuration: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -1,10 +1,16 @@
 //! `inlet produce`, `inlet consume` and `inlet verify`, and the pieces the demo shares.
 use crate::backends::Locations;
+use crate::human::{count, rate};
+use crate::ops;
+use crate::settings::Overrides;
 use crate::{bench_report, report};
 use anyhow::{Result, bail};
-use inlet_consumer::{GroupWorker, Worker, WorkerConfig};
+use inlet_config::InletConfig;
+use inlet_config::model::ProducerSection;
+use inlet_consumer::{GroupWorker, InitialPosition, Worker, WorkerConfig, WorkerError};
 use inlet_generator::{Expected, GeneratorConfig};
-use inlet_producer::{Producer, ProducerConfig, ProducerStats, ShardMap};
+use inlet_ops::Health;
+use inlet_producer::{Producer, ProducerStats, ShardMap};
 use inlet_seams::{StreamWriter, Warehouse};
 use inlet_workload::Verdict;
 use std::process::ExitCode;
@@ -62,9 +68,9 @@ pub struct ProduceArgs {
     pub locations: Locations,
     #[command(flatten)]
     pub workload: GenArgs,
-    /// Shards of the stream, if it has to be created.
-    #[arg(long, default_value_t = 4)]
-    pub shards: u32,
+    /// Shards of the stream, if it has to be created [default: 4; config: stream.shards].
+    #[arg(long)]
+    pub shards: Option<u32>,
     #[command(flatten)]
     pub producer: ProducerArgs,
     /// Send at most this many events per second (default: as fast as the producer takes them).
@@ -72,25 +78,40 @@ pub struct ProduceArgs {
     pub rate: Option<u64>,
 }
 
+impl Overrides for ProduceArgs {
+    fn apply(&self, c: &mut InletConfig) {
+        self.locations.apply(c);
+        if let Some(n) = self.shards {
+            c.stream.shards = n;
+        }
+        self.producer.apply(&mut c.producer);
+    }
+
+    fn resolve(&mut self, c: &InletConfig) {
+        self.locations.resolve(c);
+    }
+}
+
 pub async fn shard_map(writer: &dyn StreamWriter) -> Result<ShardMap> {
     Ok(ShardMap::new(&writer.open_shards().await?)?)
 }
 
-/// Producer settings on the command line.
+/// Producer settings on the command line; each beats the configuration's `[producer]` key of
+/// the same name, whose defaults are the producer library's.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProducerArgs {
-    /// Most bytes of events held in memory; sending waits beyond it.
-    #[arg(long, default_value_t = 64 << 20)]
-    pub buffer_bytes: usize,
-    /// Most PutRecords calls in flight.
-    #[arg(long, default_value_t = 8)]
-    pub max_in_flight: usize,
+    /// Most bytes of events held in memory; sending waits beyond it [default: 64 MiB].
+    #[arg(long)]
+    pub buffer_bytes: Option<usize>,
+    /// Most PutRecords calls in flight [default: 8].
+    #[arg(long)]
+    pub max_in_flight: Option<usize>,
     /// Strict per-partition-key order across retries (one record in flight per shard).
     #[arg(long)]
     pub strict_order: bool,
-    /// How long a failing record is retried before it is given up on.
-    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
-    pub record_ttl: Duration,
+    /// How long a failing record is retried before it is given up on [default: 120s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub record_ttl: Option<Duration>,
     /// Where records given up on are written (JSON lines; default
     /// `<data-dir>/producer-dead-letters.ndjson`).
     #[arg(long)]
@@ -99,51 +120,50 @@ pub struct ProducerArgs {
     /// an outage loses nothing; drained in order when the stream is back.
     #[arg(long, value_name = "DIR")]
     pub spool: Option<std::path::PathBuf>,
-    /// Most bytes the spool may hold.
-    #[arg(long, default_value_t = 10 << 30)]
-    pub spool_max_bytes: u64,
-}
-
-impl Default for ProducerArgs {
-    fn default() -> Self {
-        Self {
-            buffer_bytes: 64 << 20,
-            max_in_flight: 8,
-            strict_order: false,
-            record_ttl: Duration::from_secs(120),
-            dead_letter: None,
-            spool: None,
-            spool_max_bytes: 10 << 30,
-        }
-    }
+    /// Most bytes the spool may hold [default: 10 GiB].
+    #[arg(long)]
+    pub spool_max_bytes: Option<u64>,
 }
 
 impl ProducerArgs {
-    pub fn config(&self, locations: &Locations) -> ProducerConfig {
-        ProducerConfig {
-            max_buffered_bytes: self.buffer_bytes,
-            max_in_flight: self.max_in_flight,
-            strict_order: self.strict_order,
-            record_ttl: self.record_ttl,
-            dead_letter: Some(
-                self.dead_letter
-                    .clone()
-                    .unwrap_or_else(|| locations.data_dir.join("producer-dead-letters.ndjson")),
-            ),
-            spool: self.spool.as_ref().map(|dir| inlet_producer::SpoolConfig {
-                dir: dir.clone(),
-                max_bytes: self.spool_max_bytes,
-                after: Duration::from_secs(5),
-            }),
-            ..ProducerConfig::default()
+    fn apply(&self, p: &mut ProducerSection) {
+        if let Some(v) = self.buffer_bytes {
+            p.buffer_bytes = v;
+        }
+        if let Some(v) = self.max_in_flight {
+            p.max_in_flight = v;
+        }
+        p.strict_order |= self.strict_order;
+        if let Some(v) = self.record_ttl {
+            p.record_ttl = v;
+        }
+        if let Some(v) = &self.dead_letter {
+            p.dead_letter = Some(v.clone());
+        }
+        if let Some(v) = &self.spool {
+            p.spool = Some(v.clone());
+        }
+        if let Some(v) = self.spool_max_bytes {
+            p.spool_max_bytes = v;
         }
     }
 }
 
-pub async fn produce(args: ProduceArgs) -> Result<ExitCode> {
-    let stream = args.locations.stream(args.shards).await?;
+/// The producer is ready while the stream takes its writes: not after a write failure that
+/// no success has followed.
+fn producer_health(producer: &Producer) -> Health {
+    let probe = producer.health_probe();
+    Health::new(move || match probe.last_write_failure() {
+        None => Ok(()),
+        Some(ago) => Err(format!("the stream failed a write {} ms ago", ago.as_millis())),
+    })
+}
+
+pub async fn produce(args: ProduceArgs, config: &InletConfig) -> Result<ExitCode> {
+    let stream = args.locations.stream(config.stream.shards).await?;
     let map = shard_map(stream.as_ref()).await?;
-    let producer = Producer::start(stream, args.producer.config(&args.locations)).await?;
+    let producer = Producer::start(stream, config.producer.to_config(&config.data_dir)).await?;
+    let endpoint = ops::serve(config, "produce", producer_health(&producer)).await?;
     let started = std::time::Instant::now();
     let report = bench_report::Recorder::from_env("produce");
     let workload = args.workload.config();
@@ -158,27 +178,30 @@ pub async fn produce(args: ProduceArgs) -> Result<ExitCode> {
     if stats.resumed > 0 {
         println!(
             "resumed {} events an earlier run left in the spool (sent first)",
-            stats.resumed
+            count(stats.resumed)
         );
     }
     println!(
-        "produced {} events ({} stream records in {} calls) to {} shards in {:.1} s: {:.0} events/s; failed {}",
-        stats.delivered,
-        stats.stream_records,
-        stats.put_calls,
+        "produced {} events ({} stream records in {} calls) to {} shards in {:.1} s: {} events/s; failed {}",
+        count(stats.delivered),
+        count(stats.stream_records),
+        count(stats.put_calls),
         map.len(),
         secs,
-        stats.delivered as f64 / secs,
-        stats.failed
+        rate(stats.delivered as f64 / secs),
+        count(stats.failed)
     );
     println!(
         "expected: {} aggregated + {} dead-lettered = {} generated",
-        expected.aggregated,
-        expected.dead_lettered(),
-        expected.generated
+        count(expected.aggregated),
+        count(expected.dead_lettered()),
+        count(expected.generated)
     );
     if let Some(r) = report {
         r.write()?;
+    }
+    if let Some(e) = endpoint {
+        e.stop().await?;
     }
     Ok(check_delivery(&stats))
 }
@@ -189,8 +212,8 @@ pub fn check_delivery(stats: &ProducerStats) -> ExitCode {
     if stats.failed > 0 || stats.delivered != to_deliver {
         eprintln!(
             "error: {} of {} events were not delivered",
-            to_deliver.saturating_sub(stats.delivered),
-            to_deliver
+            count(to_deliver.saturating_sub(stats.delivered)),
+            count(to_deliver)
         );
         ExitCode::FAILURE
     } else {
@@ -203,24 +226,64 @@ pub fn check_delivery(stats: &ProducerStats) -> ExitCode {
 pub struct ConsumeArgs {
     #[command(flatten)]
     pub locations: Locations,
-    /// This worker's name in the lease table (default: host and process id).
+    /// This worker's name in the lease table (default: host and process id)
+    /// [config: consumer.worker_id].
     #[arg(long)]
     pub worker_id: Option<String>,
-    /// A worker silent for this long loses its leases to live ones.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    pub failover: Duration,
-    /// Shards of the stream, if it has to be created.
-    #[arg(long, default_value_t = 4)]
-    pub shards: u32,
+    /// A worker silent for this long loses its leases to live ones [default: 10s; config:
+    /// consumer.failover].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub failover: Option<Duration>,
+    /// Shards of the stream, if it has to be created [default: 4; config: stream.shards].
+    #[arg(long)]
+    pub shards: Option<u32>,
     /// Archive every raw record read here (hourly zstd segments, fsynced before each commit),
-    /// for `inlet replay --source archive`.
+    /// for `inlet replay --source archive` [config: consumer.archive].
     #[arg(long, value_name = "DIR")]
     pub archive: Option<std::path::PathBuf>,
     /// How long beyond the allowed lateness (5 min, in event time behind a shard's watermark)
     /// event ids are remembered: a copy arriving within it is counted as a duplicate, a later
-    /// one as late. Copies that could still be aggregated are always recognised.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-    pub dedupe_retry_window: Duration,
+    /// one as late. Copies that could still be aggregated are always recognised [default: 5m;
+    /// config: consumer.dedupe_retry_window].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub dedupe_retry_window: Option<Duration>,
+    /// Where a shard with no checkpoint starts: trim_horizon, latest or
+    /// at_timestamp:<RFC 3339 time in UTC> [default: trim_horizon; config:
+    /// consumer.initial_position].
+    #[arg(long)]
+    pub initial_position: Option<InitialPosition>,
+    /// How often the worker logs a progress line (events/s, totals, leases, lag).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub progress_every: Duration,
+}
+
+impl Overrides for ConsumeArgs {
+    fn apply(&self, c: &mut InletConfig) {
+        self.locations.apply(c);
+        if let Some(n) = self.shards {
+            c.stream.shards = n;
+        }
+        let w = &mut c.consumer;
+        if let Some(v) = &self.worker_id {
+            w.worker_id = Some(v.clone());
+        }
+        if let Some(v) = self.failover {
+            w.failover = v;
+        }
+        if let Some(v) = &self.archive {
+            w.archive = Some(v.clone());
+        }
+        if let Some(v) = self.dedupe_retry_window {
+            w.dedupe_retry_window = v;
+        }
+        if let Some(v) = self.initial_position {
+            w.initial_position = v;
+        }
+    }
+
+    fn resolve(&mut self, c: &InletConfig) {
+        self.locations.resolve(c);
+    }
 }
 
 pub fn default_worker_id() -> String {
@@ -234,13 +297,12 @@ pub async fn worker(locations: &Locations, shards: u32, config: WorkerConfig) ->
     Ok(Worker::new(stream, warehouse.clone(), warehouse, config))
 }
 
-pub async fn consume(args: ConsumeArgs) -> Result<ExitCode> {
-    let id = args.worker_id.clone().unwrap_or_else(default_worker_id);
-    let mut config = WorkerConfig::new(id).with_failover(args.failover);
-    config.dedupe_retry_window = args.dedupe_retry_window;
-    if let Some(dir) = &args.archive {
+pub async fn consume(args: ConsumeArgs, settings: &InletConfig) -> Result<ExitCode> {
+    let mut config = settings.consumer.to_config(default_worker_id);
+    if let Some(dir) = &settings.consumer.archive {
         config = config.with_archive(Arc::new(inlet_replay::LocalArchive::new(dir)));
     }
+    let shards = settings.stream.shards;
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
@@ -250,20 +312,36 @@ pub async fn consume(args: ConsumeArgs) -> Result<ExitCode> {
     let mut report = bench_report::Recorder::from_env("consume");
     // A Kafka topic's consumer group assigns the partitions; other streams' workers balance
     // the leases among themselves.
-    if let Some(member) = args.locations.kafka_member(&config.worker_id, args.shards).await? {
+    let (worker_id, failover) = (config.worker_id.clone(), config.failover);
+    type Run = std::pin::Pin<Box<dyn Future<Output = Result<(), WorkerError>> + Send>>;
+    let (stats, run): (_, Run) = if let Some(member) = args.locations.kafka_member(&config.worker_id, shards).await? {
         let warehouse = args.locations.warehouse().await?;
         let w = GroupWorker::new(Arc::new(member), warehouse.clone(), warehouse, config);
-        if let Some(r) = &mut report {
-            r.sample(w.stats());
-        }
-        w.run(shutdown).await?;
+        (w.stats(), Box::pin(w.run(shutdown.clone())))
     } else {
-        let w = worker(&args.locations, args.shards, config).await?;
-        if let Some(r) = &mut report {
-            r.sample(w.stats());
-        }
-        w.run(shutdown).await?;
+        let w = worker(&args.locations, shards, config).await?;
+        (w.stats(), Box::pin(w.run(shutdown.clone())))
+    };
+    if let Some(r) = &mut report {
+        r.sample(Arc::clone(&stats));
     }
+    let health = {
+        let stats = Arc::clone(&stats);
+        Health::new(move || stats.readiness(bench_report::now_ms() as i64, failover))
+    };
+    let endpoint = ops::serve(settings, "consume", health).await?;
+    tokio::spawn(inlet_consumer::progress::log_progress(
+        worker_id,
+        stats,
+        args.progress_every,
+        shutdown.clone(),
+    ));
+    let result = run.await;
+    shutdown.cancel();
+    if let Some(e) = endpoint {
+        e.stop().await?;
+    }
+    result?;
     if let Some(r) = report {
         r.write()?;
     }
@@ -314,7 +392,7 @@ pub async fn check(warehouse: &dyn Warehouse, expected: &Expected) -> Result<boo
 pub async fn verify(args: VerifyArgs) -> Result<ExitCode> {
     let stream = args.locations.existing_stream().await?;
     let map = shard_map(stream.as_ref()).await?;
-    let warehouse = args.locations.warehouse().await?;
+    let warehouse = args.locations.existing_warehouse().await?;
     let expected = inlet_workload::expect(&args.workload.config(), &map);
     if check(warehouse.as_ref(), &expected).await? {
         Ok(ExitCode::SUCCESS)

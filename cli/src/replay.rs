@@ -1,9 +1,11 @@
 //! `inlet replay`: re-drive history from the stream or the raw archive to rebuild rollups,
 //! re-emit to another stream, or print NDJSON.
 use crate::backends::Locations;
+use crate::human::{self, count};
 use crate::pipeline::wait_for_signal;
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use clap::builder::{NonEmptyStringValueParser, PossibleValue, PossibleValuesParser};
+use indicatif::ProgressBar;
 use inlet_producer::{BatchLimits, Producer, ProducerConfig};
 use inlet_replay::{ArchiveReader, Counters, Filter, ProgressFile, RebuildConfig, ReplayError, Sink, Source};
 use inlet_rollup::Lateness;
@@ -64,20 +66,21 @@ pub struct ReplayArgs {
     /// Start reading every shard at this sequence number.
     #[arg(long)]
     pub read_from_sequence: Option<String>,
-    /// Only these event kinds (`viewing.heartbeat`, `heartbeat`, `gameplay`...); repeatable.
-    #[arg(long)]
+    /// Only these event kinds: a family (`viewing`, `gameplay`) or a kind, in full
+    /// (`viewing.heartbeat`) or after the dot (`heartbeat`); repeatable.
+    #[arg(long, value_parser = kind_values())]
     pub kind: Vec<String>,
     /// Only viewing events of these titles (or gameplay events of `--game`); repeatable.
-    #[arg(long)]
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
     pub title: Vec<String>,
     /// Only gameplay events of these games (or viewing events of `--title`); repeatable.
-    #[arg(long)]
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
     pub game: Vec<String>,
     /// Only events of these emitter app ids; repeatable.
-    #[arg(long)]
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
     pub app: Vec<String>,
     /// Only events of these playback or game sessions; repeatable.
-    #[arg(long)]
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
     pub session: Vec<String>,
     /// emit: the target stream, `embedded:///path/stream.db`.
     #[arg(long)]
@@ -95,6 +98,18 @@ pub struct ReplayArgs {
     /// Count what would be replayed; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// The kinds `--kind` takes: the families and every kind in full, each also by the part after
+/// its dot (accepted, not listed). Anything else is refused (exit code 2) naming the value and
+/// these, rather than replaying nothing.
+fn kind_values() -> PossibleValuesParser {
+    use inlet_replay::filter::{FAMILIES, KINDS};
+    let kinds = KINDS.iter().map(|k| {
+        let short = k.split_once('.').map_or(*k, |(_, short)| short);
+        PossibleValue::new(*k).alias(short)
+    });
+    PossibleValuesParser::new(FAMILIES.iter().map(|f| PossibleValue::new(*f)).chain(kinds))
 }
 
 fn parse_time(s: &str) -> Result<i64, String> {
@@ -131,11 +146,31 @@ impl ReplayArgs {
     }
 }
 
-pub async fn run(args: ReplayArgs) -> Result<ExitCode> {
+pub async fn run(args: ReplayArgs, config: &inlet_config::InletConfig) -> Result<ExitCode> {
+    let endpoint = crate::ops::serve(config, "replay", inlet_ops::Health::always_ready()).await?;
+    let result = replay(args).await;
+    if let Some(e) = endpoint {
+        e.stop().await?;
+    }
+    result
+}
+
+async fn replay(args: ReplayArgs) -> Result<ExitCode> {
+    // An empty range replays nothing: a usage error (exit code 2, as clap's), not a success.
+    if let (Some(from), Some(to)) = (args.from, args.to)
+        && from >= to
+    {
+        eprintln!(
+            "error: --from {} is not before --to {}: the range is empty",
+            human::time_ms(from),
+            human::time_ms(to)
+        );
+        return Ok(ExitCode::from(2));
+    }
     let archive_dir = args
         .archive
         .clone()
-        .unwrap_or_else(|| args.locations.data_dir.join("archive"));
+        .unwrap_or_else(|| args.locations.dir().join("archive"));
     let archive = ArchiveReader::new(&archive_dir);
     let source = match args.source {
         SourceKind::Stream => Source::Stream(args.locations.existing_stream().await?),
@@ -157,11 +192,10 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode> {
         &args.to_stream,
         &args.speed,
     ]);
-    let progress_path = args.progress_file.clone().unwrap_or_else(|| {
-        args.locations
-            .data_dir
-            .join(format!("replay-{target_name}.progress.json"))
-    });
+    let progress_path = args
+        .progress_file
+        .clone()
+        .unwrap_or_else(|| args.locations.dir().join(format!("replay-{target_name}.progress.json")));
     let mut progress = ProgressFile::load(Some(&progress_path), &fingerprint)?;
 
     let cancel = CancellationToken::new();
@@ -187,7 +221,12 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode> {
                 dry_run: args.dry_run,
                 owner: format!("replay-rebuild-{}", std::process::id()),
             };
-            let warehouse = args.locations.warehouse().await?;
+            // A dry run only reads the warehouse: it must exist (a real rebuild may fill a new one).
+            let warehouse = if args.dry_run {
+                args.locations.existing_warehouse().await?
+            } else {
+                args.locations.warehouse().await?
+            };
             inlet_replay::rebuild(&source, warehouse.as_ref(), &cfg, &mut progress, &counters, &cancel)
                 .await
                 .map(|shards| {
@@ -199,11 +238,11 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode> {
                         println!(
                             "{}: {} records, {} rows {}({} zeroed), minutes replaced up to {}{}",
                             s.shard,
-                            s.records,
-                            s.rows,
+                            count(s.records),
+                            count(s.rows as u64),
                             if args.dry_run { "would be written " } else { "written " },
-                            s.zeroed,
-                            s.replaced_to_minute,
+                            count(s.zeroed as u64),
+                            human::minute(s.replaced_to_minute),
                             if s.exact_start { "" } else { " (start not exact)" }
                         );
                     }
@@ -230,16 +269,17 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode> {
                 let stats = p.close().await?;
                 eprintln!(
                     "emitted {} events in {} stream records",
-                    stats.delivered, stats.stream_records
+                    count(stats.delivered),
+                    count(stats.stream_records)
                 );
             }
             driven.map(|d| {
                 eprintln!(
                     "{} stream records, {} user records ({} not events), {} {}",
-                    d.records,
-                    d.user_records,
-                    d.not_events,
-                    d.replayed,
+                    count(d.records),
+                    count(d.user_records),
+                    count(d.not_events),
+                    count(d.replayed),
                     if args.dry_run { "would be replayed" } else { "replayed" }
                 );
             })
@@ -260,7 +300,7 @@ pub async fn run(args: ReplayArgs) -> Result<ExitCode> {
             }
             eprintln!(
                 "{} events in {:.1} s",
-                counters.events.load(Relaxed),
+                count(counters.events.load(Relaxed)),
                 started.elapsed().as_secs_f64()
             );
             Ok(ExitCode::SUCCESS)
@@ -301,11 +341,9 @@ async fn emit_producer(args: &ReplayArgs) -> Result<Producer> {
 }
 
 fn progress_bar(counters: Arc<Counters>) -> ProgressBar {
-    let bar = ProgressBar::new(1_000).with_style(
-        ProgressStyle::with_template("{prefix:>8} [{bar:40}] {percent:>3}% {msg} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let bar = ProgressBar::new(1_000).with_style(human::progress_style(
+        "{prefix:>8} [{bar:40}] {percent:>3}% {msg} eta {eta}",
+    ));
     bar.set_prefix("replay");
     let b = bar.clone();
     tokio::spawn(async move {
@@ -314,7 +352,11 @@ fn progress_bar(counters: Arc<Counters>) -> ProgressBar {
             let events = counters.events.load(Relaxed);
             let secs = started.elapsed().as_secs_f64().max(1e-3);
             b.set_position(counters.permille());
-            b.set_message(format!("{events} events, {:.0} events/s", events as f64 / secs));
+            b.set_message(format!(
+                "{} events, {} events/s",
+                count(events),
+                human::rate(events as f64 / secs)
+            ));
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });

@@ -2,6 +2,7 @@
 //! for local use and tests (each change waits until the stream is active again), and Kafka
 //! topic administration (create with N partitions, describe, delete; a topic's partitions are
 //! neither split, merged nor rescaled here).
+use crate::human::{count, signed};
 use anyhow::{Context, Result, bail};
 use inlet_kafka::{KafkaLocation, KafkaStream};
 use inlet_kinesis::{KinesisLocation, KinesisStream};
@@ -10,7 +11,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct StreamsArgs {
-    /// The stream: `kinesis://STREAM?region=..&endpoint=..` or `kafka://HOST:PORT/TOPIC`.
+    /// The stream: `kinesis://STREAM?region=..&endpoint=..&connect_timeout=10s` or
+    /// `kafka://HOST:PORT/TOPIC?connect_timeout=10s`.
     #[arg(long)]
     pub stream: String,
     #[command(subcommand)]
@@ -21,6 +23,7 @@ pub struct StreamsArgs {
 pub enum Action {
     /// Create the stream with N shards (Kafka: a topic with N partitions).
     Create {
+        /// How many shards (Kafka: partitions).
         #[arg(long)]
         shards: u32,
     },
@@ -28,6 +31,7 @@ pub enum Action {
     Describe,
     /// Split an open shard (at the middle of its hash-key range unless `--at` is given).
     Split {
+        /// The open shard to split, e.g. `shardId-000000000000`.
         #[arg(long)]
         shard: String,
         /// The first hash key of the upper child (decimal).
@@ -36,13 +40,16 @@ pub enum Action {
     },
     /// Merge two open shards with adjacent hash-key ranges.
     Merge {
+        /// One of the two open shards.
         #[arg(long)]
         shard: String,
+        /// The other: its hash-key range must touch the first one's.
         #[arg(long)]
         adjacent: String,
     },
     /// Rescale to N open shards (uniform scaling).
     Scale {
+        /// How many open shards to end with.
         #[arg(long)]
         shards: u32,
     },
@@ -59,15 +66,18 @@ pub async fn run(args: StreamsArgs) -> Result<ExitCode> {
             "inlet streams manages Kinesis streams and Kafka topics: --stream kinesis://STREAM?... or kafka://HOST:PORT/TOPIC"
         );
     }
-    let stream = KinesisStream::connect(KinesisLocation::parse(&args.stream)?).await;
-    let name = stream.name().to_owned();
+    let location = KinesisLocation::parse(&args.stream)?;
+    let name = location.stream.clone();
+    let stream = KinesisStream::connect_checked(location)
+        .await
+        .with_context(|| format!("connecting to Kinesis stream {name}"))?;
     match args.action {
         Action::Create { shards } => {
             stream
                 .create(shards)
                 .await
                 .with_context(|| format!("creating {name}"))?;
-            println!("created {name} with {shards} shards");
+            println!("created {name} with {} shards", count(shards.into()));
         }
         Action::Describe => {
             let d = stream.describe().await.with_context(|| format!("describing {name}"))?;
@@ -75,8 +85,8 @@ pub async fn run(args: StreamsArgs) -> Result<ExitCode> {
                 "{}: {}, {} open shards, {} listed, retention {} h",
                 d.name,
                 d.status,
-                d.open_shards,
-                d.shards.len(),
+                count(d.open_shards as u64),
+                count(d.shards.len() as u64),
                 d.retention_hours
             );
             for s in &d.shards {
@@ -114,7 +124,7 @@ pub async fn run(args: StreamsArgs) -> Result<ExitCode> {
                 .set_shard_count(shards)
                 .await
                 .with_context(|| format!("rescaling {name}"))?;
-            println!("{name} now has {shards} open shards");
+            println!("{name} now has {} open shards", count(shards.into()));
         }
         Action::Delete => {
             stream.delete().await.with_context(|| format!("deleting {name}"))?;
@@ -142,7 +152,7 @@ async fn kafka(location: KafkaLocation, action: Action) -> Result<ExitCode> {
                 .create(shards as usize)
                 .await
                 .with_context(|| format!("creating topic {topic}"))?;
-            println!("created {topic} with {shards} partitions");
+            println!("created {topic} with {} partitions", count(shards.into()));
         }
         Action::Describe => {
             let d = stream
@@ -153,14 +163,19 @@ async fn kafka(location: KafkaLocation, action: Action) -> Result<ExitCode> {
                 bail!("topic {topic} does not exist (or has no partitions)");
             }
             let records: i64 = d.partitions.iter().map(|p| p.high - p.low).sum();
-            println!("{}: {} partitions, {records} records kept", d.topic, d.partitions.len());
+            println!(
+                "{}: {} partitions, {} records kept",
+                d.topic,
+                count(d.partitions.len() as u64),
+                signed(records)
+            );
             for p in &d.partitions {
                 println!(
                     "  {:14} offsets {:>12}..{:<12} {:>12} records",
                     p.shard.as_str(),
                     p.low,
                     p.high,
-                    p.high - p.low
+                    signed(p.high - p.low)
                 );
             }
         }
@@ -176,4 +191,30 @@ async fn kafka(location: KafkaLocation, action: Action) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Args;
+
+    /// Every flag and subcommand of `inlet streams` says what it is for in `--help`.
+    #[test]
+    fn every_flag_and_subcommand_has_help() {
+        let cmd = StreamsArgs::augment_args(clap::Command::new("streams"));
+        let undocumented = |path: &str, c: &clap::Command| {
+            c.get_arguments()
+                .filter(|a| a.get_help().is_none() && !["help", "version"].contains(&a.get_id().as_str()))
+                .map(|a| format!("{path} --{}", a.get_id()))
+                .collect::<Vec<_>>()
+        };
+        let mut missing = undocumented("streams", &cmd);
+        for sub in cmd.get_subcommands() {
+            if sub.get_about().is_none() {
+                missing.push(format!("streams {}", sub.get_name()));
+            }
+            missing.extend(undocumented(&format!("streams {}", sub.get_name()), sub));
+        }
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
 }

@@ -149,7 +149,7 @@ async fn one_event_posted_three_times_counts_once() {
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\n\n[[keys]]\nid = \"tv\"\napp_id = \"tv-app\"\nsha256 = \"{sha256}\"\nkinds = [\"viewing.*\"]\n"
+            "[collector]\nlisten = \"127.0.0.1:0\"\n\n[[collector.keys]]\nid = \"tv\"\napp_id = \"tv-app\"\nsha256 = \"{sha256}\"\nkinds = [\"viewing.*\"]\n"
         ),
     )
     .unwrap();
@@ -328,13 +328,19 @@ async fn rollups(w: &EmbeddedWarehouse) -> (Vec<inlet_rollup::ViewingRow>, Vec<i
     )
 }
 
-/// The `N` of a line `emitted N events in M stream records` of `inlet replay emit`.
+/// The `N` of a line `emitted N events in M stream records` of `inlet replay emit` (`N` with
+/// thousands separators).
 fn emitted(stderr: &str) -> u64 {
     let line = stderr
         .lines()
         .find(|l| l.starts_with("emitted "))
         .unwrap_or_else(|| panic!("no emitted line in:\n{stderr}"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,12 +3,12 @@
 use crate::config_error::{ConfigError, config_error};
 use crate::rate_limit::RateLimit;
 use http::HeaderMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// One API key: an emitter (app) allowed to post.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
     /// A name for the key, in logs, metrics (label `key`) and bad rows. Unique.

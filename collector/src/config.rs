@@ -5,13 +5,13 @@ use crate::auth::KeyTable;
 pub use crate::config_error::ConfigError;
 pub(crate) use crate::config_error::config_error;
 use crate::rate_limit::RateLimit;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The collector's configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectorConfig {
     /// Address to listen on (default `127.0.0.1:8080`).
@@ -40,13 +40,29 @@ pub struct CollectorConfig {
     pub keys: Vec<KeyConfig>,
 }
 
+impl Default for CollectorConfig {
+    /// Every default, and no keys (which [`CollectorConfig::check`] refuses).
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            limits: LimitsConfig::default(),
+            timeouts: TimeoutsConfig::default(),
+            rate_limit: RateLimit::default(),
+            stamping: StampingConfig::default(),
+            bad_rows: BadRowsConfig::default(),
+            producer: ProducerSection::default(),
+            keys: Vec::new(),
+        }
+    }
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
 /// Limits of requests. A request over any of them is answered 413 naming the limit, and
 /// nothing of it is written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Largest request body as sent (compressed or not), bytes (default 1 MiB).
@@ -80,7 +96,7 @@ impl Default for LimitsConfig {
 }
 
 /// Timeouts. Durations are written like `"10s"` or `"250ms"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimeoutsConfig {
     /// A connection must deliver a request's complete headers within this long of being
@@ -113,7 +129,7 @@ impl Default for TimeoutsConfig {
 }
 
 /// What the collector writes into events besides `receive_time_ms` (always stamped).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StampingConfig {
     /// Request header holding the client's country (ISO 3166-1 alpha-2), set by a trusted
@@ -124,7 +140,7 @@ pub struct StampingConfig {
 }
 
 /// Where rejected events ("bad rows") are written.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BadRowsConfig {
     /// The NDJSON file rejected events are appended to, one line each, fsynced before the
@@ -133,25 +149,26 @@ pub struct BadRowsConfig {
 }
 
 /// The producer's knobs that matter to the collector.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProducerSection {
     /// Most bytes of events held between acceptance and the stream's confirmation; when it
-    /// is full requests are answered 503 (default 64 MiB). At least four times
+    /// is full requests are answered 503 (default: the producer's, 64 MiB). At least four times
     /// `limits.max_decompressed_bytes`.
     pub max_buffered_bytes: usize,
     /// How long an event may wait for company before its aggregate is written: the floor of
-    /// the response latency (default 20 ms).
+    /// the response latency (default 20 ms, on purpose below the producer's 100 ms).
     #[serde(with = "humantime_serde")]
     pub linger: Duration,
-    /// Attempts per stream record before the producer gives up on it (default 10).
+    /// Attempts per stream record before the producer gives up on it (default 10, on purpose
+    /// below the producer's 64: a request is waiting for its answer).
     pub max_attempts: u32,
 }
 
 impl Default for ProducerSection {
     fn default() -> Self {
         Self {
-            max_buffered_bytes: 64 << 20,
+            max_buffered_bytes: inlet_producer::ProducerConfig::default().max_buffered_bytes,
             linger: Duration::from_millis(20),
             max_attempts: 10,
         }
@@ -301,7 +318,9 @@ mod tests {
 
     #[test]
     fn the_example_config_parses_and_matches_the_defaults() {
-        let example = CollectorConfig::from_toml(include_str!("../collector.example.toml")).unwrap();
+        // The `[collector]` section of the one configuration file.
+        let file: toml::Table = include_str!("../../config/inlet.example.toml").parse().unwrap();
+        let example: CollectorConfig = file["collector"].clone().try_into().unwrap();
         let s = example.check("bad.ndjson".into()).unwrap();
         let d = parse("").unwrap();
         assert_eq!((s.listen, s.bad_rows_path.clone()), (d.listen, d.bad_rows_path.clone()));

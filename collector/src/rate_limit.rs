@@ -1,10 +1,10 @@
 //! Per-key rate limits: a token bucket of events. Pure: time comes in as an argument.
 use crate::config_error::{ConfigError, config_error};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// A key's rate limit, in events.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Events per second the key may post, sustained (default 5,000).

@@ -12,9 +12,9 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{StatusCode, header};
+use inlet_ops::Exporter;
 use inlet_producer::{DeliveryError, Producer, SendError};
 use inlet_schemas::validate;
-use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -31,7 +31,7 @@ pub(crate) struct AppState {
     pub(crate) settings: Settings,
     pub(crate) producer: Producer,
     pub(crate) bad_rows: BadRows,
-    pub(crate) prometheus: Option<PrometheusHandle>,
+    pub(crate) exporter: Option<Exporter>,
     pub(crate) shutting_down: AtomicBool,
     buckets: Vec<Mutex<TokenBucket>>,
     epoch: Instant,
@@ -42,12 +42,7 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    pub(crate) fn new(
-        settings: Settings,
-        producer: Producer,
-        bad_rows: BadRows,
-        prometheus: Option<PrometheusHandle>,
-    ) -> Self {
+    pub(crate) fn new(settings: Settings, producer: Producer, bad_rows: BadRows, exporter: Option<Exporter>) -> Self {
         let epoch = Instant::now();
         let buckets = settings
             .keys
@@ -60,7 +55,7 @@ impl AppState {
             settings,
             producer,
             bad_rows,
-            prometheus,
+            exporter,
             shutting_down: AtomicBool::new(false),
             buckets,
             epoch,
@@ -229,8 +224,8 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    match &state.prometheus {
-        Some(handle) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
+    match &state.exporter {
+        Some(exporter) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], exporter.render()).into_response(),
         None => (StatusCode::NOT_FOUND, "metrics are not exported by this process\n").into_response(),
     }
 }

@@ -7,8 +7,8 @@ use crate::metrics as m;
 use crate::routes::{self, AppState};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use inlet_ops::Exporter;
 use inlet_producer::{Producer, ProducerError, ProducerStats};
-use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -60,18 +60,18 @@ pub struct Collector {
 
 impl Collector {
     /// Opens the bad-rows file and binds the listen address. The producer writes accepted
-    /// events; the collector closes it on shutdown. `prometheus` serves `GET /metrics`.
+    /// events; the collector closes it on shutdown. `exporter` serves `GET /metrics`.
     pub async fn bind(
         settings: Settings,
         producer: Producer,
-        prometheus: Option<PrometheusHandle>,
+        exporter: Option<Exporter>,
     ) -> Result<Self, CollectorError> {
         let bad_rows = BadRows::open(&settings.bad_rows_path)?;
         let addr = settings.listen;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| CollectorError::Bind { addr, source })?;
-        let state = Arc::new(AppState::new(settings, producer, bad_rows, prometheus));
+        let state = Arc::new(AppState::new(settings, producer, bad_rows, exporter));
         Ok(Self { listener, state })
     }
 
@@ -94,7 +94,7 @@ impl Collector {
         let connections = TaskTracker::new();
         let slots = Arc::new(Semaphore::new(settings.limits.max_connections));
         let upkeep = state
-            .prometheus
+            .exporter
             .clone()
             .map(|h| tokio::spawn(upkeep(h, shutdown.clone())));
         let router = routes::router(Arc::clone(&state));
@@ -209,12 +209,12 @@ async fn serve_connection(
 }
 
 /// Keeps the Prometheus histograms from growing without bound.
-async fn upkeep(handle: PrometheusHandle, shutdown: CancellationToken) {
+async fn upkeep(exporter: Exporter, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = tick.tick() => handle.run_upkeep(),
+            _ = tick.tick() => exporter.upkeep(),
         }
     }
 }

@@ -1,4 +1,5 @@
 //! Worker settings.
+use crate::initial_position::InitialPosition;
 use inlet_rollup::Lateness;
 use inlet_schemas::validate::Limits;
 use inlet_seams::Archive;
@@ -37,6 +38,9 @@ pub struct WorkerConfig {
     pub limits: Limits,
     /// Where every raw record read is archived (durably before each commit), if anywhere.
     pub archive: Option<Arc<dyn Archive>>,
+    /// Where a shard without a checkpoint starts (children of resharded shards excepted: see
+    /// [`InitialPosition`]). The trim horizon by default.
+    pub initial_position: InitialPosition,
 }
 
 impl WorkerConfig {
@@ -57,6 +61,7 @@ impl WorkerConfig {
             dedupe_retry_window: Duration::from_millis(inlet_rollup::dedupe::DEFAULT_RETRY_WINDOW_MS as u64),
             limits: Limits::default(),
             archive: None,
+            initial_position: InitialPosition::TrimHorizon,
         }
     }
 

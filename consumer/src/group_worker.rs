@@ -3,9 +3,10 @@
 //!
 //! Leases still fence the commits. On assignment the worker takes each shard's lease even
 //! if another worker holds it (the group has moved the shard here; a holder the group
-//! dropped is a zombie) and answers with the lease's checkpoint, where reading resumes. On
-//! revocation it stops the shard's task, which commits what it has, and releases the lease
-//! before the group hands the shard on. A zombie's late commit fails on the bumped counter.
+//! dropped is a zombie) and answers with the lease's checkpoint, where reading resumes
+//! (without one, the configured [`crate::InitialPosition`]). On revocation it stops the
+//! shard's task, which commits what it has, and releases the lease before the group hands the
+//! shard on. A zombie's late commit fails on the bumped counter.
 use crate::config::WorkerConfig;
 use crate::events::{LeaseEvent, LostAt, ReleaseReason, TakenHow};
 use crate::metrics as m;
@@ -13,7 +14,7 @@ use crate::shard_task::{Exit, Shared};
 use crate::stats::ConsumerStats;
 use crate::worker::{Running, WorkerError, now_ms, release, stop_all};
 use inlet_seams::{
-    GroupEvent, GroupMember, HashKeyRange, Lease, LeaseStore, LeaseToken, Positions, ShardId, StartPosition, Warehouse,
+    GroupEvent, GroupMember, HashKeyRange, Lease, LeaseStore, LeaseToken, Positions, ShardId, Warehouse,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -77,8 +78,10 @@ impl GroupWorker {
                                 let positions: Positions = Ok(taken
                                     .iter()
                                     .map(|(t, l)| {
-                                        let from = l.checkpoint.as_ref().map_or(StartPosition::TrimHorizon, |c| c.resume_position());
-                                        (t.shard.clone(), from)
+                                        // As the shard task decides (`initial_position::start_of`): the
+                                        // parents it looks up are the shards just listed.
+                                        let initial = self.shared.config.initial_position;
+                                        (t.shard.clone(), initial.start_of(l, |p| ranges.contains_key(p)))
                                     })
                                     .collect());
                                 reply.send(positions);
@@ -105,8 +108,14 @@ impl GroupWorker {
                     }
                 },
                 _ = tick.tick() => {
-                    if let Err(e) = self.tend(&mut running, &assigned, &mut ranges).await {
-                        tracing::warn!(worker = %me, error = %e, "lease round failed; retrying");
+                    match self.tend(&mut running, &assigned, &mut ranges).await {
+                        // Settled: every shard the group assigns here is being read.
+                        Ok(()) => self.shared.stats.round_ok(
+                            crate::worker::now_ms(),
+                            running.len(),
+                            assigned.iter().all(|s| running.contains_key(s)),
+                        ),
+                        Err(e) => tracing::warn!(worker = %me, error = %e, "lease round failed; retrying"),
                     }
                 }
             }

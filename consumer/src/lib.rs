@@ -5,6 +5,8 @@
 //! - [`processor`]: the pure core: stream records → user records → events → dedupe →
 //!   rollups or dead letters, with the checkpoint of the last user record handled.
 //! - [`balance`]: the pure lease plan: which leases to take or steal for a fair share.
+//! - [`initial_position`]: [`InitialPosition`], where a shard without a checkpoint starts
+//!   (trim horizon, latest, at a timestamp; children of resharded shards at the trim horizon).
 //! - [`shard_task`]: one shard's async loop: restore, read, process, commit.
 //! - [`worker`]: [`Worker`], leases shards, renews, rebalances, runs shard tasks, shuts down
 //!   cleanly.
@@ -13,7 +15,8 @@
 //!   taken away.
 //! - [`events`]: lease decisions (taken, lost, released, cleaned up), each logged and counted
 //!   in one place.
-//! - [`stats`] and [`metrics`]: committed counters for progress, metric names.
+//! - [`stats`] and [`metrics`]: committed counters, lease standing (the readiness probe's
+//!   answer), metric names; [`progress`]: the periodic progress line.
 //!
 //! Guarantee: exactly-once rollups, per event. Each commit writes the shard's cumulative
 //! partial rows of the windows it touched, its dead letters, the event ids it first saw and
@@ -29,14 +32,17 @@ pub mod balance;
 pub mod config;
 pub mod events;
 pub mod group_worker;
+pub mod initial_position;
 pub mod metrics;
 pub mod processor;
+pub mod progress;
 pub mod shard_task;
 pub mod stats;
 pub mod worker;
 
 pub use config::WorkerConfig;
 pub use group_worker::GroupWorker;
+pub use initial_position::{BadInitialPosition, InitialPosition};
 /// The archive seam, re-exported where the worker's settings take it.
 pub use inlet_seams::{Archive, ShardArchive};
 pub use processor::RecordProcessor;

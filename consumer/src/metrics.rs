@@ -1,37 +1,39 @@
 //! Metric names of the consumer (emitted per batch or commit, never per event).
 
-/// User records read (label `shard`).
-pub const READ_TOTAL: &str = "inlet_consumer_records_read_total";
-/// Events aggregated into rollups, counted at commit.
-pub const AGGREGATED_TOTAL: &str = "inlet_consumer_events_aggregated_total";
-/// Events dead-lettered, counted at commit (label `kind`).
-pub const DEAD_LETTERED_TOTAL: &str = "inlet_consumer_events_dead_lettered_total";
-/// Copies of events already counted (same event id, same shard lineage), dropped before
-/// they touch a rollup; counted at commit.
-pub const DUPLICATES_TOTAL: &str = "inlet_consumer_events_duplicate_total";
-/// Event ids a shard task remembers for dedupe (label `shard`), set at each commit.
-pub const DEDUPE_IDS: &str = "inlet_consumer_dedupe_ids";
-/// Commits made (label `outcome`: ok, lease_lost, error).
-pub const COMMITS_TOTAL: &str = "inlet_consumer_commits_total";
-/// Time a commit took.
-pub const COMMIT_SECONDS: &str = "inlet_consumer_commit_seconds";
-/// How far behind the newest record a shard's reader is (label `shard`).
-pub const MILLIS_BEHIND_LATEST: &str = "inlet_consumer_millis_behind_latest";
-/// Leases held by this worker.
-pub const LEASES_HELD: &str = "inlet_consumer_leases_held";
-/// Leases taken (label `how`: free (never held or released), expired (its holder stopped
-/// renewing), stolen (from a live worker, to balance)).
-pub const LEASES_TAKEN_TOTAL: &str = "inlet_consumer_leases_taken_total";
-/// Leases lost to another worker.
-pub const LEASES_LOST_TOTAL: &str = "inlet_consumer_leases_lost_total";
-/// Leases given back (label `reason`, [`crate::events::ReleaseReason`]: shard_end, failed
-/// (the shard task failed or panicked; restarted from its last commit), stopped (the task
-/// ended by itself), shutdown; for group workers also revoked (the group moved the shard) and
-/// lost (the group dropped this member)).
-pub const LEASES_RELEASED_TOTAL: &str = "inlet_consumer_leases_released_total";
-/// Leases of finished shards deleted once all their children started.
-pub const LEASES_CLEANED_UP_TOTAL: &str = "inlet_consumer_leases_cleaned_up_total";
-/// User records of KPL aggregates whose hash key is outside the shard's range (label
-/// `shard`). Processed all the same (the KCL drops them): the producer can put a few there
-/// when a shard splits or merges while an aggregate is in flight.
-pub const RECORDS_OUTSIDE_SHARD_RANGE_TOTAL: &str = "inlet_consumer_records_outside_shard_range_total";
+inlet_metric_catalog::catalog! {
+    /// User records read (label `shard`).
+    counter READ_TOTAL = "inlet_consumer_records_read_total";
+    /// Events aggregated into rollups, counted at commit.
+    counter AGGREGATED_TOTAL = "inlet_consumer_events_aggregated_total";
+    /// Events dead-lettered, counted at commit (label `kind`).
+    counter DEAD_LETTERED_TOTAL = "inlet_consumer_events_dead_lettered_total";
+    /// Copies of events already counted (same event id, same shard lineage), dropped before
+    /// they touch a rollup; counted at commit.
+    counter DUPLICATES_TOTAL = "inlet_consumer_events_duplicate_total";
+    /// Event ids a shard task remembers for dedupe (label `shard`), set at each commit.
+    gauge DEDUPE_IDS = "inlet_consumer_dedupe_ids";
+    /// Commits made (label `outcome`: ok, lease_lost, error).
+    counter COMMITS_TOTAL = "inlet_consumer_commits_total";
+    /// Time a commit took.
+    histogram(inlet_metric_catalog::SECONDS) COMMIT_SECONDS = "inlet_consumer_commit_seconds";
+    /// How far behind the newest record a shard's reader is (label `shard`).
+    gauge MILLIS_BEHIND_LATEST = "inlet_consumer_millis_behind_latest";
+    /// Leases held by this worker.
+    gauge LEASES_HELD = "inlet_consumer_leases_held";
+    /// Leases taken (label `how`: free (never held or released), expired (its holder stopped
+    /// renewing), stolen (from a live worker, to balance)).
+    counter LEASES_TAKEN_TOTAL = "inlet_consumer_leases_taken_total";
+    /// Leases lost to another worker.
+    counter LEASES_LOST_TOTAL = "inlet_consumer_leases_lost_total";
+    /// Leases given back (label `reason`, [`crate::events::ReleaseReason`]: shard_end, failed
+    /// (the shard task failed or panicked; restarted from its last commit), stopped (the task
+    /// ended by itself), shutdown; for group workers also revoked (the group moved the shard) and
+    /// lost (the group dropped this member)).
+    counter LEASES_RELEASED_TOTAL = "inlet_consumer_leases_released_total";
+    /// Leases of finished shards deleted once all their children started.
+    counter LEASES_CLEANED_UP_TOTAL = "inlet_consumer_leases_cleaned_up_total";
+    /// User records of KPL aggregates whose hash key is outside the shard's range (label
+    /// `shard`). Processed all the same (the KCL drops them): the producer can put a few there
+    /// when a shard splits or merges while an aggregate is in flight.
+    counter RECORDS_OUTSIDE_SHARD_RANGE_TOTAL = "inlet_consumer_records_outside_shard_range_total";
+}

@@ -1,5 +1,6 @@
 //! One shard's loop: restore its state from the last commit, read, process, commit.
 use crate::config::WorkerConfig;
+use crate::initial_position;
 use crate::metrics as m;
 use crate::processor::RecordProcessor;
 use crate::stats::ConsumerStats;
@@ -94,11 +95,11 @@ async fn run_inner(
     let (viewing, games) = shared.warehouse.shard_partials(&shard, from_minute).await?;
     let rollup = ShardRollup::restore(cfg.lateness, lease.watermark_ms, viewing, games);
     let dedupe = restore_dedupe(shared, &lease).await?;
-    let start = lease
-        .checkpoint
-        .as_ref()
-        .map_or(StartPosition::TrimHorizon, |c| c.resume_position());
-    tracing::info!(shard = %shard, checkpoint = ?lease.checkpoint, counter = token.counter, "shard started");
+    let start = initial_position::start_of(cfg.initial_position, &lease, &*shared.stream).await?;
+    // Before its first checkpoint a shard opened at LATEST would reopen at a newer latest,
+    // skipping what came in between: commit as soon as something is read.
+    let mut commit_first_read = start == StartPosition::Latest;
+    tracing::info!(shard = %shard, checkpoint = ?lease.checkpoint, ?start, counter = token.counter, "shard started");
     let mut processor = RecordProcessor::new(shard.clone(), rollup, lease.checkpoint, cfg.limits, cfg.lateness)
         .with_hash_range(hash_range)
         .with_dedupe(Some(dedupe));
@@ -132,6 +133,7 @@ async fn run_inner(
         };
         if let Some(ms) = batch.millis_behind_latest {
             metrics::gauge!(m::MILLIS_BEHIND_LATEST, "shard" => shard_label.clone()).set(ms as f64);
+            shared.stats.lag(u64::try_from(ms).unwrap_or(0));
         }
         let (before, outside_before) = (processor.pending(), processor.outside_range());
         for record in &batch.records {
@@ -152,10 +154,11 @@ async fn run_inner(
             return Ok(Exit::ShardEnd);
         }
         if processor.pending() >= cfg.commit_every_records
-            || (processor.has_pending() && last_commit.elapsed() >= cfg.commit_interval)
+            || (processor.has_pending() && (commit_first_read || last_commit.elapsed() >= cfg.commit_interval))
         {
             commit(shared, token, &mut processor, &mut archive, &mut *reader, false).await?;
             last_commit = Instant::now();
+            commit_first_read = false;
         }
         if batch.records.is_empty() {
             pause(cancel, cfg.idle_wait).await;
@@ -230,6 +233,14 @@ async fn commit(
                 metrics::counter!(m::DUPLICATES_TOTAL).increment(counts.duplicates);
             }
             shared.stats.add_commit(&counts);
+            tracing::debug!(
+                shard = %token.shard,
+                aggregated = counts.aggregated,
+                duplicates = counts.duplicates,
+                checkpoint = ?commit.checkpoint,
+                took_ms = started.elapsed().as_millis() as u64,
+                "committed"
+            );
             if let Some(c) = &commit.checkpoint {
                 reader.committed(c).await;
             }

@@ -1,4 +1,5 @@
-//! Counters of what a worker has committed, for progress reports.
+//! Counters of what a worker has committed, and where its leases stand: for progress
+//! reports and the readiness probe.
 use inlet_seams::DeadLetterKind;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -9,6 +10,15 @@ pub struct ConsumerStats {
     dead: [AtomicU64; DeadLetterKind::ALL.len()],
     duplicates: AtomicU64,
     commits: AtomicU64,
+    /// Leases held after the last lease round.
+    leases_held: AtomicU64,
+    /// When the last lease round succeeded, ms since the epoch + 1 (0: never).
+    round_ok_at_ms: AtomicU64,
+    /// Whether that round left nothing this worker should still take.
+    settled: AtomicU64,
+    /// The largest lag behind the stream's newest record any shard reported since the last
+    /// [`ConsumerStats::take_max_lag_ms`].
+    max_lag_ms: AtomicU64,
 }
 
 /// A copy of [`ConsumerStats`].
@@ -41,6 +51,47 @@ impl ConsumerStats {
         self.commits.fetch_add(1, Relaxed);
     }
 
+    /// After a lease round that succeeded at `now_ms`, holding `held` leases; `settled`: it
+    /// found nothing left to take (every other shard is held by a live worker).
+    pub fn round_ok(&self, now_ms: i64, held: usize, settled: bool) {
+        self.leases_held.store(held as u64, Relaxed);
+        self.settled.store(u64::from(settled), Relaxed);
+        self.round_ok_at_ms
+            .store(u64::try_from(now_ms).unwrap_or(0) + 1, Relaxed);
+    }
+
+    /// A shard's reader is `ms` behind the newest record.
+    pub fn lag(&self, ms: u64) {
+        self.max_lag_ms.fetch_max(ms, Relaxed);
+    }
+
+    /// The largest lag reported since the last call, and starts over.
+    pub fn take_max_lag_ms(&self) -> u64 {
+        self.max_lag_ms.swap(0, Relaxed)
+    }
+
+    /// Leases held after the last round.
+    pub fn leases_held(&self) -> u64 {
+        self.leases_held.load(Relaxed)
+    }
+
+    /// Ready to be counted on (the readiness probe): a lease round succeeded within
+    /// `failover` of `now_ms` (the lease table and the stream answer), and the worker holds
+    /// leases or has nothing left to take (more workers than shards). Not ready says why.
+    pub fn readiness(&self, now_ms: i64, failover: std::time::Duration) -> Result<(), String> {
+        let Some(at) = self.round_ok_at_ms.load(Relaxed).checked_sub(1) else {
+            return Err("no lease round has succeeded yet".into());
+        };
+        let age = u64::try_from(now_ms).unwrap_or(0).saturating_sub(at);
+        if u128::from(age) > failover.as_millis() {
+            return Err(format!("the last successful lease round was {age} ms ago"));
+        }
+        if self.leases_held() == 0 && self.settled.load(Relaxed) == 0 {
+            return Err("taking leases".into());
+        }
+        Ok(())
+    }
+
     /// The counts now.
     pub fn snapshot(&self) -> StatsSnapshot {
         let mut dead_lettered = [0; DeadLetterKind::ALL.len()];
@@ -53,5 +104,35 @@ impl ConsumerStats {
             duplicates: self.duplicates.load(Relaxed),
             commits: self.commits.load(Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn ready_once_a_round_succeeded_recently_and_leases_settled() {
+        let s = ConsumerStats::default();
+        let failover = Duration::from_secs(10);
+        assert!(s.readiness(1_000, failover).is_err());
+        s.round_ok(1_000, 0, false);
+        assert_eq!(s.readiness(1_500, failover), Err("taking leases".into()));
+        s.round_ok(2_000, 3, false);
+        assert_eq!(s.readiness(2_500, failover), Ok(()));
+        assert!(s.readiness(12_001, failover).is_err(), "stale");
+        s.round_ok(13_000, 0, true);
+        assert_eq!(s.readiness(13_000, failover), Ok(()), "more workers than shards");
+    }
+
+    #[test]
+    fn the_lag_is_the_largest_since_the_last_look() {
+        let s = ConsumerStats::default();
+        s.lag(5);
+        s.lag(50);
+        s.lag(7);
+        assert_eq!(s.take_max_lag_ms(), 50);
+        assert_eq!(s.take_max_lag_ms(), 0);
     }
 }

@@ -106,9 +106,14 @@ impl Worker {
         let mut state = State::default();
         let mut store_failures = 0u32;
         tracing::info!(worker = %me, "worker started");
+        // A series a dashboard charts from the start, before any lease is lost.
+        metrics::counter!(m::LEASES_LOST_TOTAL).increment(0);
         loop {
             match self.round(&mut state).await {
-                Ok(()) => store_failures = 0,
+                Ok(settled) => {
+                    store_failures = 0;
+                    self.shared.stats.round_ok(now_ms(), state.running.len(), settled);
+                }
                 // Ride out a flaky store for a while: held leases stay valid until they expire,
                 // and commits are fenced anyway.
                 Err(e) if store_failures < 5 => {
@@ -141,7 +146,9 @@ impl Worker {
         Ok(())
     }
 
-    async fn round(&self, state: &mut State) -> Result<(), WorkerError> {
+    /// One lease round: reap, sync, renew, take. `true` when the plan had nothing for this
+    /// worker to take (its share is held).
+    async fn round(&self, state: &mut State) -> Result<bool, WorkerError> {
         let cfg = &self.shared.config;
         // Reap ended tasks.
         let ended: Vec<ShardId> = state
@@ -188,7 +195,9 @@ impl Worker {
         let expires = now_ms() + cfg.failover.as_millis() as i64;
         let mut lost = Vec::new();
         for (shard, r) in state.running.iter() {
-            if !self.leases.renew(&r.token, expires).await? {
+            let renewed = self.leases.renew(&r.token, expires).await?;
+            tracing::debug!(shard = %shard, counter = r.token.counter, renewed, "lease renewal");
+            if !renewed {
                 lost.push(shard.clone());
             }
         }
@@ -207,7 +216,9 @@ impl Worker {
         let now = now_ms();
         let expires = now + cfg.failover.as_millis() as i64;
         let mut taken = Vec::new();
-        for take in balance::plan(&leases, &cfg.worker_id, now, cfg.max_leases) {
+        let plan = balance::plan(&leases, &cfg.worker_id, now, cfg.max_leases);
+        let settled = plan.iter().all(|take| state.running.contains_key(&take.shard));
+        for take in plan {
             if state.running.contains_key(&take.shard) {
                 continue;
             }
@@ -229,7 +240,7 @@ impl Worker {
             taken.push(token);
         }
         if taken.is_empty() {
-            return Ok(());
+            return Ok(settled);
         }
         // A shard listed after our last sync (a child whose lease another worker made): list
         // again for its hash-key range. Without it the shard is read unchecked.
@@ -256,7 +267,7 @@ impl Worker {
                 .running
                 .insert(token.shard.clone(), Running::start(&self.shared, token, lease, range));
         }
-        Ok(())
+        Ok(settled)
     }
 
     /// Lists the shards into the lease table, then deletes the leases of finished shards

@@ -17,6 +17,7 @@
 //! merged: sums added, HyperLogLogs unioned, DDSketches merged), so they equal what
 //! `inlet report`, `inlet verify` and the PostgreSQL views show for the same minutes.
 
+pub mod access;
 pub mod assets;
 pub mod compute;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod query;
 pub mod server;
 
+pub use access::Access;
 pub use compute::{Aggregation, QueryResult};
 pub use error::DashboardError;
 pub use health::{HealthReport, History, Sample};

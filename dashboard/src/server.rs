@@ -1,6 +1,7 @@
 //! The HTTP server: the page and its assets, `GET /api/query` and `GET /api/health` over one
 //! warehouse, a sampler task that feeds the health history, graceful shutdown. Handlers are
 //! thin: parse ([`crate::query`]), compute ([`crate::compute`], [`crate::health`]), answer.
+use crate::access::{Access, Decision, TOKEN_COOKIE};
 use crate::assets;
 use crate::compute::{self, QueryResult};
 use crate::error::DashboardError;
@@ -35,6 +36,8 @@ pub struct DashboardConfig {
     pub limits: Limits,
     /// Queries computed at once; more wait their turn.
     pub max_concurrent_queries: usize,
+    /// Who may see the page and the API.
+    pub access: Access,
 }
 
 impl DashboardConfig {
@@ -46,6 +49,7 @@ impl DashboardConfig {
             history: 300,
             limits: Limits::default(),
             max_concurrent_queries: 4,
+            access: Access::Open,
         }
     }
 }
@@ -63,6 +67,7 @@ pub struct Dashboard {
     addr: SocketAddr,
     state: Arc<AppState>,
     sample_interval: Duration,
+    access: Access,
 }
 
 impl std::fmt::Debug for Dashboard {
@@ -93,6 +98,7 @@ impl Dashboard {
             listener,
             addr,
             sample_interval: config.sample_interval,
+            access: config.access,
             state: Arc::new(AppState {
                 warehouse,
                 limits: config.limits,
@@ -109,7 +115,10 @@ impl Dashboard {
 
     /// Serves until `shutdown`, then lets requests in flight finish.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), DashboardError> {
-        let app = router(Arc::clone(&self.state));
+        let app = router(Arc::clone(&self.state)).layer(axum::middleware::from_fn_with_state(
+            Arc::new(self.access.clone()),
+            check_access,
+        ));
         tracing::info!(addr = %self.addr, "dashboard listening");
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let ((), served) = tokio::join!(sample(self.state, self.sample_interval, shutdown), serve);
@@ -135,6 +144,39 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/health", get(health_handler))
         .fallback(|| async { ApiError::Status(StatusCode::NOT_FOUND, ErrorBody::new("no such page or API", None)) })
         .with_state(state)
+}
+
+/// Lets a request through if the access rule allows it; 401 otherwise.
+async fn check_access(
+    State(access): State<Arc<Access>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match access.decide(request.headers(), request.uri().query()) {
+        Decision::Allow => next.run(request).await,
+        Decision::AllowAndRemember(token) => {
+            let mut response = next.run(request).await;
+            let cookie = format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+            if let Ok(v) = http::HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(http::header::SET_COOKIE, v);
+            }
+            response
+        }
+        Decision::Deny => {
+            let mut response = ApiError::Status(
+                StatusCode::UNAUTHORIZED,
+                ErrorBody::new("this dashboard needs credentials", None),
+            )
+            .into_response();
+            if matches!(*access, Access::Basic { .. }) {
+                response.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Basic realm=\"inlet dashboard\""),
+                );
+            }
+            response
+        }
+    }
 }
 
 fn asset(content_type: &'static str, cache: &'static str, body: &'static str) -> Response {

@@ -13,6 +13,15 @@ async fn stream_round_trip() {
 }
 
 #[tokio::test]
+async fn start_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = EmbeddedStream::open_or_create(&dir.path().join("stream.db"), 2)
+        .await
+        .unwrap();
+    scenarios::start_positions(&stream, &stream).await;
+}
+
+#[tokio::test]
 async fn stream_explicit_hash_key() {
     let dir = tempfile::tempdir().unwrap();
     let stream = EmbeddedStream::open_or_create(&dir.path().join("stream.db"), 3)

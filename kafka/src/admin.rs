@@ -1,9 +1,10 @@
 //! Topic administration for `inlet streams` on Kafka: create with N partitions, describe
 //! (partitions and their offsets), delete.
 use crate::client::{CALL_TIMEOUT, KafkaStream, create, partition_shard};
+use crate::context::Quiet;
+use crate::reach::Unreachable;
 use inlet_seams::ShardId;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
@@ -13,6 +14,9 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AdminError {
+    /// No broker answered within the connect timeout.
+    #[error(transparent)]
+    Unreachable(#[from] Unreachable),
     /// The broker refused or failed the call.
     #[error("{operation} of topic {topic} failed")]
     Call {
@@ -65,14 +69,15 @@ impl KafkaStream {
         }
     }
 
-    fn admin(&self) -> Result<AdminClient<DefaultClientContext>, AdminError> {
-        create(&self.location, &self.location.admin_config())
+    fn admin(&self) -> Result<AdminClient<Quiet>, AdminError> {
+        create(&self.location, &self.location.admin_config(), &self.noise)
             .map_err(|e| self.call_error("connecting an admin client", e.source))
     }
 
     /// Creates the topic with `partitions` partitions (replication factor 1 on a one-broker
     /// cluster; the broker's default otherwise).
     pub async fn create(&self, partitions: usize) -> Result<(), AdminError> {
+        self.reach().await?;
         let admin = self.admin()?;
         let replication = TopicReplication::Fixed(-1);
         let topic = NewTopic::new(&self.location.topic, partitions as i32, replication);
@@ -102,6 +107,7 @@ impl KafkaStream {
 
     /// Checks that the topic exists (has partitions).
     pub async fn wait_exists(&self) -> Result<(), AdminError> {
+        self.reach().await?;
         match self
             .partition_count()
             .await
@@ -139,6 +145,7 @@ impl KafkaStream {
 
     /// The topic's partitions and their offsets.
     pub async fn describe(&self) -> Result<TopicInfo, AdminError> {
+        self.reach().await?;
         let n = self
             .partition_count()
             .await
@@ -167,6 +174,7 @@ impl KafkaStream {
 
     /// Deletes the topic.
     pub async fn delete(&self) -> Result<(), AdminError> {
+        self.reach().await?;
         let admin = self.admin()?;
         let opts = AdminOptions::new().operation_timeout(Some(CALL_TIMEOUT));
         let results = admin

@@ -2,13 +2,15 @@
 //! shard `partition-p`, owning the `p`-th of `n` even slices of the 128-bit hash-key space,
 //! so the producer routes a partition key (by its MD5 hash key, as on Kinesis) to one
 //! partition for as long as the partition count stays.
+use crate::context::{Noise, Quiet};
 use crate::location::KafkaLocation;
 use inlet_seams::{HashKeyRange, Shard, ShardId, StreamError};
 use rdkafka::ClientConfig;
+use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureProducer;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::time::Duration;
 
 /// How long a metadata or admin call may take.
@@ -17,11 +19,15 @@ pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// A Kafka topic, written and read.
 pub struct KafkaStream {
     pub(crate) location: KafkaLocation,
-    pub(crate) producer: FutureProducer,
+    pub(crate) producer: FutureProducer<Quiet>,
     /// For metadata and watermarks (never subscribes or commits).
-    pub(crate) meta: Arc<BaseConsumer>,
+    pub(crate) meta: Arc<BaseConsumer<Quiet>>,
     /// The partition count the writer routes by (from its last `open_shards`; 0 before).
     pub(crate) partitions: AtomicUsize,
+    /// What librdkafka reported, shared by every client of this stream.
+    pub(crate) noise: Arc<Noise>,
+    /// A broker has answered ([`KafkaStream::reach`]).
+    pub(crate) reached: AtomicBool,
 }
 
 impl std::fmt::Debug for KafkaStream {
@@ -73,26 +79,33 @@ pub fn shards_of(partitions: usize) -> Vec<Shard> {
         .collect()
 }
 
-pub(crate) fn create<T: rdkafka::config::FromClientConfig>(
+/// A client of the stream at `location`, logging through `noise` (see [`crate::context`]).
+pub(crate) fn create<T: FromClientConfigAndContext<Quiet>>(
     location: &KafkaLocation,
     config: &ClientConfig,
+    noise: &Arc<Noise>,
 ) -> Result<T, BadSettings> {
-    config.create().map_err(|source| BadSettings {
-        url: location.to_url(),
-        source,
-    })
+    config
+        .create_with_context(Quiet(Arc::clone(noise)))
+        .map_err(|source| BadSettings {
+            url: location.to_url(),
+            source,
+        })
 }
 
 impl KafkaStream {
     /// A stream at `location` (clients connect lazily: nothing is checked on the network yet).
     pub fn connect(location: KafkaLocation) -> Result<Self, BadSettings> {
-        let producer = create(&location, &location.producer_config())?;
-        let meta = Arc::new(create(&location, &location.admin_config())?);
+        let noise = Noise::new(location.connect_timeout);
+        let producer = create(&location, &location.producer_config(), &noise)?;
+        let meta = Arc::new(create(&location, &location.admin_config(), &noise)?);
         Ok(Self {
             location,
             producer,
             meta,
             partitions: AtomicUsize::new(0),
+            noise,
+            reached: AtomicBool::new(false),
         })
     }
 

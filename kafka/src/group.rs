@@ -7,24 +7,28 @@
 //!   so no record of it reaches the main queue), the worker is asked for the positions
 //!   ([`GroupEvent::Assigned`]: it takes the leases and answers with their checkpoints), and
 //!   the partitions are assigned at those positions: reading resumes from the warehouse's
-//!   offsets, not Kafka's.
+//!   offsets, not Kafka's. A partition without a checkpoint starts at the worker's initial
+//!   position, looked up there and then (`reader::resolve`).
 //! - **revoked**: the worker is told ([`GroupEvent::Revoked`]) and answers once it has
 //!   committed what it read and released the leases; only then are the partitions given up.
 //!
 //! The callback blocks while the worker answers; that is why the main queue has a thread of
 //! its own and the answers travel on std channels.
 use crate::client::{BadSettings, KafkaStream, partition_shard, shard_partition};
+use crate::context::{self, Noise};
 use crate::location::KafkaLocation;
 use crate::metrics as m;
-use crate::reader::{first_offset, offset_of, read_batch, read_error};
+use crate::reader::{Cursor, offset_of, read_batch, read_error, resolve};
 use async_trait::async_trait;
 use inlet_seams::{
     AssignReply, Checkpoint, GroupEvent, GroupMember, ReadBatch, RevokeDone, Shard, ShardId, ShardReader,
     StartPosition, StreamError, StreamReader,
 };
 use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
@@ -60,9 +64,19 @@ struct GroupContext {
     slots: Slots,
     /// Unbounded: rebalances are rare, and the callback must not block on a full channel.
     events: tokio_mpsc::UnboundedSender<GroupEvent>,
+    /// The stream's: librdkafka's errors, kept quiet as its other clients' are.
+    noise: Arc<Noise>,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        context::log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        context::error(&self.noise, &error, reason);
+    }
+}
 
 impl GroupContext {
     fn assign(&self, base: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
@@ -101,9 +115,13 @@ impl GroupContext {
         match answer.and_then(|a| a) {
             Ok(positions) => {
                 for (shard, from) in positions {
-                    if let Some(p) = shard_partition(&shard)
-                        && let Err(e) = tpl.set_partition_offset(&self.topic, p, offset_of(&from))
-                    {
+                    let Some(p) = shard_partition(&shard) else { continue };
+                    // Blocking lookups are fine here: this thread only serves the group.
+                    let offset = resolve(base, &self.topic, p, &from).unwrap_or_else(|e| {
+                        tracing::error!(partition = p, ?from, error = %e, "looking up the start offset failed; librdkafka resolves it");
+                        offset_of(&from)
+                    });
+                    if let Err(e) = tpl.set_partition_offset(&self.topic, p, offset) {
                         tracing::error!(partition = p, error = %e, "setting the start offset failed");
                     }
                 }
@@ -221,6 +239,7 @@ impl KafkaStream {
             consumer: OnceLock::new(),
             slots: Arc::clone(&slots),
             events: tx,
+            noise: Arc::clone(&self.noise),
         };
         let mut config = location.consumer_config(&location.group);
         config.set("client.id", member);
@@ -340,7 +359,8 @@ impl StreamReader for KafkaMember {
     }
 
     /// Opens an assigned partition. The first open after the assignment reads from where the
-    /// assignment put it (the same checkpoint); a later one seeks to `from`.
+    /// assignment put it (the same checkpoint, or start position, resolved then); a later one
+    /// seeks to `from`, resolved now (see `reader::resolve`).
     async fn open(&self, shard: &ShardId, from: StartPosition) -> Result<Box<dyn ShardReader>, StreamError> {
         let topic = &self.inner.stream.location.topic;
         let not_ours = || StreamError::NoSuchShard {
@@ -348,7 +368,6 @@ impl StreamReader for KafkaMember {
             shard: shard.clone(),
         };
         let p = shard_partition(shard).ok_or_else(not_ours)?;
-        let offset = offset_of(&from);
         let (queue, seek) = {
             let mut slots = lock(&self.inner.slots);
             let slot = slots.get_mut(&p).ok_or_else(not_ours)?;
@@ -356,19 +375,27 @@ impl StreamReader for KafkaMember {
             slot.opened = true;
             (Arc::clone(&slot.queue), seek)
         };
-        if seek {
+        let offset = if seek {
+            let (consumer, t, f) = (Arc::clone(&self.inner.consumer), topic.clone(), from.clone());
+            let offset = tokio::task::spawn_blocking(move || resolve(&*consumer, &t, p, &f))
+                .await
+                .unwrap_or(Err(KafkaError::Canceled))
+                .map_err(|e| read_error(topic, shard, e))?;
             self.inner
                 .consumer
                 .seek(topic, p, offset, Duration::ZERO)
                 .map_err(|e| read_error(topic, shard, e))?;
-        }
+            offset
+        } else {
+            offset_of(&from)
+        };
         Ok(Box::new(MemberPartitionReader {
             queue,
             consumer: Arc::clone(&self.inner.consumer),
             topic: topic.clone(),
             partition: p,
             shard: shard.clone(),
-            next_offset: first_offset(offset),
+            cursor: Cursor::new(offset, &from),
         }))
     }
 }
@@ -380,14 +407,14 @@ struct MemberPartitionReader {
     topic: String,
     partition: i32,
     shard: ShardId,
-    next_offset: i64,
+    cursor: Cursor,
 }
 
 impl std::fmt::Debug for MemberPartitionReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemberPartitionReader")
             .field("shard", &self.shard)
-            .field("next_offset", &self.next_offset)
+            .field("cursor", &self.cursor)
             .finish_non_exhaustive()
     }
 }
@@ -395,14 +422,7 @@ impl std::fmt::Debug for MemberPartitionReader {
 #[async_trait]
 impl ShardReader for MemberPartitionReader {
     async fn next_batch(&mut self, max: usize) -> Result<ReadBatch, StreamError> {
-        read_batch(
-            self.queue.stream(),
-            max,
-            &mut self.next_offset,
-            &self.topic,
-            &self.shard,
-        )
-        .await
+        read_batch(self.queue.stream(), max, &mut self.cursor, &self.topic, &self.shard).await
     }
 
     async fn committed(&mut self, checkpoint: &Checkpoint) {

@@ -1,5 +1,9 @@
-//! `kafka://HOST:PORT[,HOST:PORT…]/TOPIC?group=NAME&<librdkafka setting>=<value>…`: where a
-//! Kafka topic is, and how its clients are set up.
+//! `kafka://HOST:PORT[,HOST:PORT…]/TOPIC?group=NAME&connect_timeout=10s&<librdkafka setting>=<value>…`:
+//! where a Kafka topic is, and how its clients are set up.
+//!
+//! `connect_timeout` (default 10 s; `2s`, `500ms`, `1m`…) bounds how long the stream's
+//! opening waits for a broker to answer before it fails naming the brokers
+//! ([`crate::KafkaStream::reach`]).
 //!
 //! Settings whose key has a dot (`compression.type=zstd`, `linger.ms=20`,
 //! `security.protocol=ssl`, …) are librdkafka's own, passed to every client this location makes
@@ -7,9 +11,13 @@
 //! [`KafkaLocation::consumer_config`]).
 use rdkafka::ClientConfig;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// The consumer group workers join unless `group=` says otherwise.
 pub const DEFAULT_GROUP: &str = "inlet";
+
+/// How long opening a stream waits for a broker unless `connect_timeout=` says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A Kafka topic's location and client settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +28,8 @@ pub struct KafkaLocation {
     pub topic: String,
     /// The consumer group of the workers (`group=`).
     pub group: String,
+    /// How long opening the stream waits for a broker to answer (`connect_timeout=`).
+    pub connect_timeout: Duration,
     /// librdkafka settings given in the URL, applied last.
     pub settings: BTreeMap<String, String>,
 }
@@ -49,11 +59,12 @@ impl KafkaLocation {
             bootstrap: bootstrap.into(),
             topic: topic.into(),
             group: DEFAULT_GROUP.to_owned(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             settings: BTreeMap::new(),
         }
     }
 
-    /// Parses `kafka://HOST:PORT[,HOST:PORT…]/TOPIC?group=..&key.with.dots=value…`.
+    /// Parses `kafka://HOST:PORT[,HOST:PORT…]/TOPIC?group=..&connect_timeout=..&key.with.dots=value…`.
     pub fn parse(url: &str) -> Result<Self, BadLocation> {
         let bad = |reason: &str| BadLocation {
             url: url.to_owned(),
@@ -86,6 +97,12 @@ impl KafkaLocation {
             match k {
                 "group" if is_name(v) => loc.group = v.to_owned(),
                 "group" => return Err(bad("the group name must be 1 to 249 of a-z, A-Z, 0-9, _ . -")),
+                "connect_timeout" => {
+                    loc.connect_timeout = humantime::parse_duration(v)
+                        .ok()
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| bad("connect_timeout must be a positive duration like 10s or 500ms"))?;
+                }
                 "bootstrap.servers" | "group.id" => {
                     return Err(bad(&format!("{k} comes from the URL itself, not a setting")));
                 }
@@ -94,7 +111,8 @@ impl KafkaLocation {
                 }
                 other => {
                     return Err(bad(&format!(
-                        "unknown setting {other:?} (librdkafka settings have dots, e.g. linger.ms)"
+                        "unknown setting {other:?} (Inlet's are group and connect_timeout; librdkafka's \
+                         have dots, e.g. linger.ms)"
                     )));
                 }
             }
@@ -116,6 +134,9 @@ impl KafkaLocation {
         let mut q = Vec::new();
         if self.group != DEFAULT_GROUP {
             q.push(format!("group={}", self.group));
+        }
+        if self.connect_timeout != DEFAULT_CONNECT_TIMEOUT {
+            q.push(format!("connect_timeout={}", duration_setting(self.connect_timeout)));
         }
         q.extend(self.settings.iter().map(|(k, v)| format!("{k}={v}")));
         let base = format!("kafka://{}/{}", self.bootstrap, self.topic);
@@ -182,6 +203,16 @@ impl KafkaLocation {
     }
 }
 
+/// A duration as `parse` reads it back, with no space (humantime's own format has some):
+/// whole seconds as `2s`, anything else as `1500ms`.
+fn duration_setting(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +243,31 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_connect_timeout() {
+        let loc = KafkaLocation::parse("kafka://h:1/t").unwrap();
+        assert_eq!(loc.connect_timeout, Duration::from_secs(10));
+        for (given, want, printed) in [
+            ("2s", Duration::from_secs(2), "kafka://h:1/t?connect_timeout=2s"),
+            (
+                "1500ms",
+                Duration::from_millis(1500),
+                "kafka://h:1/t?connect_timeout=1500ms",
+            ),
+            ("1m", Duration::from_secs(60), "kafka://h:1/t?connect_timeout=60s"),
+            ("10s", Duration::from_secs(10), "kafka://h:1/t"),
+        ] {
+            let loc = KafkaLocation::parse(&format!("kafka://h:1/t?connect_timeout={given}")).unwrap();
+            assert_eq!(loc.connect_timeout, want, "{given}");
+            assert_eq!(loc.to_url(), printed);
+            assert_eq!(KafkaLocation::parse(&loc.to_url()).unwrap(), loc);
+        }
+        // Not a librdkafka setting: it stays out of the clients' configuration.
+        let loc = KafkaLocation::parse("kafka://h:1/t?connect_timeout=2s").unwrap();
+        assert!(loc.settings.is_empty());
+        assert_eq!(loc.admin_config().get("connect_timeout"), None);
+    }
+
+    #[test]
     fn url_settings_override_the_defaults() {
         let loc = KafkaLocation::parse("kafka://h:1/t?compression.type=zstd").unwrap();
         assert_eq!(loc.producer_config().get("compression.type"), Some("zstd"));
@@ -232,6 +288,10 @@ mod tests {
             ("kafka://h:1/t?linger.ms", "key=value"),
             ("kafka://h:1/t?group=", "group name"),
             ("kafka://h:1/t?group.id=x", "from the URL itself"),
+            ("kafka://h:1/t?connect_timeout=", "connect_timeout"),
+            ("kafka://h:1/t?connect_timeout=0s", "connect_timeout"),
+            ("kafka://h:1/t?connect_timeout=10", "connect_timeout"),
+            ("kafka://h:1/t?connect_timeout=soon", "connect_timeout"),
         ] {
             let e = KafkaLocation::parse(url).unwrap_err();
             assert!(e.to_string().contains(says), "{url}: {e}");

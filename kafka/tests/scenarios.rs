@@ -14,6 +14,13 @@ async fn stream_round_trip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Kafka broker: run infra/test.sh"]
+async fn start_positions() {
+    let topic = fresh_topic("start-positions", 2).await;
+    scenarios::start_positions(&topic, &topic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker: run infra/test.sh"]
 async fn stream_explicit_hash_key() {
     let topic = fresh_topic("ehk", 3).await;
     scenarios::stream_explicit_hash_key(&topic).await;

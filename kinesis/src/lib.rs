@@ -1,6 +1,9 @@
 //! Amazon Kinesis Data Streams behind Inlet's stream seam, on `aws-sdk-kinesis`.
 //!
 //! - [`location`]: `kinesis://STREAM?region=..&endpoint=..` parsed into a [`KinesisLocation`].
+//! - `opening.rs`: [`KinesisStream::connect_checked`], which refuses a missing region or
+//!   credentials, or an endpoint that does not answer within `connect_timeout`, in words
+//!   ([`ConnectError`]) before any other call.
 //! - [`KinesisStream`]: a [`inlet_seams::StreamWriter`] (`ListShards`, `PutRecords` with
 //!   per-record outcomes) and a [`inlet_seams::StreamReader`] (`GetShardIterator` +
 //!   polling `GetRecords` within the per-shard read limits, expired-iterator recovery).
@@ -26,6 +29,7 @@ pub mod fanout;
 pub mod fault_proxy;
 pub mod location;
 pub mod metrics;
+mod opening;
 mod reader;
 mod shards;
 pub mod testing;
@@ -33,3 +37,4 @@ mod writer;
 
 pub use client::KinesisStream;
 pub use location::{KinesisLocation, ReadMode};
+pub use opening::ConnectError;

@@ -1,5 +1,9 @@
-//! `kinesis://STREAM?region=REGION&endpoint=URL&max_record_bytes=N&read=polling|fanout&consumer=NAME`:
+//! `kinesis://STREAM?region=REGION&endpoint=URL&max_record_bytes=N&read=polling|fanout&consumer=NAME&connect_timeout=10s`:
 //! where a Kinesis stream is, and how it is read.
+//!
+//! `connect_timeout` (default 10 s; `2s`, `500ms`, `1m`…) bounds how long opening the stream
+//! ([`crate::KinesisStream::connect_checked`]) looks for credentials and waits for the endpoint
+//! to answer before it fails naming what is missing.
 use std::fmt;
 use std::time::Duration;
 
@@ -34,6 +38,9 @@ impl fmt::Display for ReadMode {
 /// The stream consumer name used for enhanced fan-out unless `consumer=` says otherwise.
 pub const DEFAULT_CONSUMER: &str = "inlet";
 
+/// How long opening a stream waits unless `connect_timeout=` says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A Kinesis stream's location and client settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KinesisLocation {
@@ -48,6 +55,9 @@ pub struct KinesisLocation {
     pub max_record_bytes: usize,
     /// Time allowed for one attempt of a call.
     pub call_timeout: Duration,
+    /// How long opening the stream may take: finding the credentials, and the endpoint's
+    /// first answer (`connect_timeout=`).
+    pub connect_timeout: Duration,
     /// How shards are read (`read=polling|fanout`).
     pub read: ReadMode,
     /// The registered stream consumer that enhanced fan-out reads as (`consumer=NAME`);
@@ -74,13 +84,14 @@ impl KinesisLocation {
             endpoint: None,
             max_record_bytes: 1 << 20,
             call_timeout: Duration::from_secs(10),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             read: ReadMode::Polling,
             consumer: DEFAULT_CONSUMER.to_owned(),
         }
     }
 
     /// Parses `kinesis://STREAM?region=..&endpoint=..&max_record_bytes=..&call_timeout_ms=..`
-    /// `&read=polling|fanout&consumer=..`.
+    /// `&read=polling|fanout&consumer=..&connect_timeout=..`.
     pub fn parse(url: &str) -> Result<Self, BadLocation> {
         let bad = |reason: &str| BadLocation {
             url: url.to_owned(),
@@ -127,6 +138,12 @@ impl KinesisLocation {
                         .filter(|&n| n > 0)
                         .ok_or_else(|| bad("call_timeout_ms must be a positive integer"))?;
                     loc.call_timeout = Duration::from_millis(ms);
+                }
+                "connect_timeout" => {
+                    loc.connect_timeout = humantime::parse_duration(v)
+                        .ok()
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| bad("connect_timeout must be a positive duration like 10s or 500ms"))?;
                 }
                 "read" => {
                     loc.read = match v {
@@ -177,6 +194,14 @@ impl KinesisLocation {
         if self.call_timeout != Duration::from_secs(10) {
             q.push(format!("call_timeout_ms={}", self.call_timeout.as_millis()));
         }
+        if self.connect_timeout != DEFAULT_CONNECT_TIMEOUT {
+            let t = self.connect_timeout;
+            if t.subsec_millis() == 0 {
+                q.push(format!("connect_timeout={}s", t.as_secs()));
+            } else {
+                q.push(format!("connect_timeout={}ms", t.as_millis()));
+            }
+        }
         if self.read != ReadMode::Polling {
             q.push(format!("read={}", self.read));
         }
@@ -208,6 +233,27 @@ mod tests {
             KinesisLocation::parse("kinesis://s").unwrap(),
             KinesisLocation::new("s")
         );
+    }
+
+    #[test]
+    fn reads_the_connect_timeout() {
+        assert_eq!(
+            KinesisLocation::parse("kinesis://s").unwrap().connect_timeout,
+            Duration::from_secs(10)
+        );
+        for (given, want, printed) in [
+            ("2s", Duration::from_secs(2), "kinesis://s?connect_timeout=2s"),
+            ("250ms", Duration::from_millis(250), "kinesis://s?connect_timeout=250ms"),
+            ("1m", Duration::from_secs(60), "kinesis://s?connect_timeout=60s"),
+            ("10s", Duration::from_secs(10), "kinesis://s"),
+        ] {
+            let loc = KinesisLocation::parse(&format!("kinesis://s?connect_timeout={given}")).unwrap();
+            assert_eq!(loc.connect_timeout, want, "{given}");
+            assert_eq!(loc.to_url(), printed);
+            assert_eq!(KinesisLocation::parse(&loc.to_url()).unwrap(), loc);
+        }
+        let url = "kinesis://s?region=eu-west-1&endpoint=http://127.0.0.1:1&connect_timeout=2s";
+        assert_eq!(KinesisLocation::parse(url).unwrap().to_url(), url);
     }
 
     #[test]
@@ -252,6 +298,9 @@ mod tests {
             ("kinesis://s?read=", "read must be polling or fanout"),
             ("kinesis://s?consumer=", "consumer name"),
             ("kinesis://s?consumer=a/b", "consumer name"),
+            ("kinesis://s?connect_timeout=", "connect_timeout"),
+            ("kinesis://s?connect_timeout=0ms", "connect_timeout"),
+            ("kinesis://s?connect_timeout=5", "connect_timeout"),
         ] {
             let e = KinesisLocation::parse(url).unwrap_err();
             assert!(e.to_string().contains(says), "{url}: {e}");

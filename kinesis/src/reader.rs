@@ -36,6 +36,7 @@ impl StreamReader for KinesisStream {
         let mut reader = KinesisShardReader {
             stream: self.clone(),
             shard: shard.clone(),
+            not_before: NotBefore::new(&from),
             start: from,
             iterator: None,
             next_call: Instant::now(),
@@ -46,6 +47,35 @@ impl StreamReader for KinesisStream {
     }
 }
 
+/// AT_TIMESTAMP's promise, kept by the reader: nothing before the first record that arrived at
+/// or after the time. The service positions the iterator there itself, but an emulator may
+/// not to the ms (kinesis-mock truncates the time to whole seconds): records read before the
+/// first one at or after the time are dropped. With a service that is right, the first record
+/// read ends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotBefore(Option<i64>);
+
+impl NotBefore {
+    /// For a reader opened at `from`.
+    pub(crate) fn new(from: &StartPosition) -> Self {
+        match from {
+            StartPosition::AtTimestamp(ms) => Self(Some(*ms)),
+            _ => Self(None),
+        }
+    }
+
+    /// Drops the leading records of `records` (the next ones of the shard, in order) that
+    /// arrived before the time, until the first that did not.
+    pub(crate) fn skip(&mut self, records: &mut Vec<Record>) {
+        let Some(t) = self.0 else { return };
+        let early = records.iter().take_while(|r| r.arrival_ms < t).count();
+        records.drain(..early);
+        if !records.is_empty() {
+            self.0 = None;
+        }
+    }
+}
+
 /// One shard, read in order.
 #[derive(Debug)]
 struct KinesisShardReader {
@@ -53,6 +83,8 @@ struct KinesisShardReader {
     shard: ShardId,
     /// Where a new iterator starts: the open position, then after the last record read.
     start: StartPosition,
+    /// For AT_TIMESTAMP: records before the time still to skip.
+    not_before: NotBefore,
     /// `None` once the shard's end was reached.
     iterator: Option<String>,
     /// When the next `GetRecords` may go out, by the shard's call and byte limits.
@@ -188,6 +220,7 @@ impl ShardReader for KinesisShardReader {
         if let Some(last) = records.last() {
             self.start = StartPosition::AfterSequence(last.sequence.clone());
         }
+        self.not_before.skip(&mut records);
         self.iterator = out.next_shard_iterator().map(str::to_owned);
         let shard_end = self.iterator.is_none().then(|| {
             out.child_shards()
@@ -200,5 +233,45 @@ impl ShardReader for KinesisShardReader {
             millis_behind_latest: out.millis_behind_latest(),
             shard_end,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arrived(ms: &[i64]) -> Vec<Record> {
+        ms.iter()
+            .enumerate()
+            .map(|(i, ms)| Record {
+                sequence: SequenceNumber::from_u64(i as u64),
+                partition_key: "k".into(),
+                explicit_hash_key: None,
+                data: Bytes::new(),
+                arrival_ms: *ms,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn at_timestamp_drops_what_arrived_before_the_first_record_at_the_time() {
+        let mut n = NotBefore::new(&StartPosition::AtTimestamp(100));
+        let mut batch = arrived(&[10, 99]);
+        n.skip(&mut batch);
+        assert!(batch.is_empty(), "all before the time");
+        let mut batch = arrived(&[99, 100, 50]);
+        n.skip(&mut batch);
+        assert_eq!(
+            batch.iter().map(|r| r.arrival_ms).collect::<Vec<_>>(),
+            [100, 50],
+            "from the first at the time on, every record in shard order"
+        );
+        let mut batch = arrived(&[1]);
+        n.skip(&mut batch);
+        assert_eq!(batch.len(), 1, "done once a record passed");
+        let mut none = NotBefore::new(&StartPosition::TrimHorizon);
+        let mut batch = arrived(&[1]);
+        none.skip(&mut batch);
+        assert_eq!(batch.len(), 1);
     }
 }

@@ -61,15 +61,14 @@ async fn main() {
         eprintln!("INLET_PG_URL is not set: source infra/servers.sh and start_servers first");
         return;
     };
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let client = inlet_postgres::connect_client(&admin).await.unwrap();
     let db = format!("inlet_bench_{}", std::process::id());
     client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
         .await
         .unwrap();
     client.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
-    let url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
+    let url = inlet_testkit::with_database(&admin, &db);
     let w = PgWarehouse::connect(PgConfig::new(url)).await.unwrap();
     let shard = Shard {
         id: ShardId::from_index(0),

@@ -2,7 +2,10 @@
 //! [`inlet_seams::LeaseStore`] in one database, so a commit and its fence are one
 //! transaction.
 //!
-//! - [`config`]: [`PgConfig`], from a `postgres://` URL (pool size, retries).
+//! - [`config`]: [`PgConfig`], from a `postgres://` URL (pool size, retries), and the URL
+//!   taken apart ([`config::parse_url`]).
+//! - [`tls`]: TLS on rustls with libpq's `sslmode` and `sslrootcert`.
+//! - [`client`]: one connection outside the pool, with the same TLS (tools and tests).
 //! - [`migrations`]: versioned schema migrations, applied at start under an advisory lock
 //!   (several workers may start at once).
 //! - [`views`]: the SQL views that merge per-shard partials into final rollups per minute,
@@ -27,6 +30,7 @@
 //! SQL dialect: plain tables, `COPY`, `DELETE ... USING` + `INSERT ... SELECT` (the upsert
 //! Redshift documents), window functions, no arrays, no `ON CONFLICT`, no user functions.
 
+pub mod client;
 pub mod compaction;
 pub mod config;
 mod copy;
@@ -35,8 +39,10 @@ pub mod migrations;
 pub mod retry;
 mod rows;
 mod seen;
+pub mod tls;
 pub mod views;
 pub mod warehouse;
 
-pub use config::PgConfig;
+pub use client::connect_client;
+pub use config::{PgConfig, PgConfigError};
 pub use warehouse::PgWarehouse;

@@ -1,5 +1,6 @@
 //! Retrying: which faults are transient, the backoff, and the runner that retries an
 //! operation's attempts (`PgWarehouse::run`).
+use crate::tls::TlsError;
 use crate::warehouse::PgWarehouse;
 use deadpool_postgres::{Object, Pool};
 use inlet_seams::WarehouseError;
@@ -25,9 +26,22 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
             SqlState::LOCK_NOT_AVAILABLE,
         ]
         .contains(code),
-        // No SQLSTATE: the failure happened below SQL (I/O, connect, TLS).
-        None => true,
+        // No SQLSTATE: the failure happened below SQL (I/O, connect, TLS), and may pass,
+        // unless the server's certificate was refused: it will be again.
+        None => !certificate_refused(e),
     }
+}
+
+/// Whether `e` was caused by a refused server certificate (or a host it cannot name).
+fn certificate_refused(e: &tokio_postgres::Error) -> bool {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<TlsError>().is_some_and(TlsError::is_permanent) {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Whether a pool error may go away (the server is restarting or unreachable).

@@ -1,6 +1,6 @@
 //! The PostgreSQL warehouse: [`PgWarehouse`], its connection and migrations, the fenced
 //! commit, and the [`Warehouse`] reads.
-use crate::config::PgConfig;
+use crate::config::{PgConfig, parse_url};
 use crate::copy::{STAGING, write_dead_letters, write_games, write_viewing};
 use crate::migrations;
 use crate::retry::{Attempt, connect, database};
@@ -11,7 +11,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use inlet_rollup::row::{merge_games, merge_viewing};
 use inlet_rollup::{GameRow, ViewingRow};
 use inlet_seams::{DeadLetter, ShardCommit, ShardId, StoredSeen, Totals, Warehouse, WarehouseError};
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 /// Rollups, dead letters, leases and checkpoints in PostgreSQL.
 #[derive(Clone)]
@@ -32,20 +32,14 @@ impl PgWarehouse {
     /// Connects (lazily: the pool opens connections on demand) and, if configured, applies
     /// the migrations, retrying while the server is starting.
     pub async fn connect(config: PgConfig) -> Result<Self, WarehouseError> {
-        let pg: tokio_postgres::Config = config
-            .url
-            .parse()
-            .map_err(|e| database("parse url", false, Box::new(e)))?;
-        if matches!(pg.get_ssl_mode(), tokio_postgres::config::SslMode::Require) {
-            return Err(database(
-                "connect",
-                false,
-                "sslmode=require: TLS is not supported yet".into(),
-            ));
-        }
+        let url = parse_url(&config.url).map_err(|e| database("parse url", false, Box::new(e)))?;
+        let tls = url
+            .tls
+            .connector()
+            .map_err(|e| database("read TLS settings", false, Box::new(e)))?;
         let manager = Manager::from_config(
-            pg,
-            NoTls,
+            url.pg,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

@@ -152,8 +152,7 @@ async fn views_match_the_embedded_warehouse_and_survive_compaction() {
     let viewing = embedded.viewing_rollups(ALL.0, ALL.1).await.unwrap();
     let games = embedded.game_rollups(ALL.0, ALL.1).await.unwrap();
     assert_exact(&expected, &viewing, &games);
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let client = inlet_postgres::connect_client(&url).await.unwrap();
     check_views(&client, &viewing, &games).await;
 
     // Fold everything that is closed into final rows: results must not move.

@@ -47,8 +47,7 @@ async fn concurrent_migrations_apply_once() {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let client = inlet_postgres::connect_client(&url).await.unwrap();
     let versions: Vec<i32> = client
         .query("SELECT version FROM inlet_schema_migrations ORDER BY version", &[])
         .await

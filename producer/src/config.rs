@@ -51,6 +51,17 @@ pub struct SpoolConfig {
     pub after: Duration,
 }
 
+impl SpoolConfig {
+    /// A spool in `dir` with the defaults: 10 GiB on disk, after 5 s of failures.
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            max_bytes: 10 << 30,
+            after: Duration::from_secs(5),
+        }
+    }
+}
+
 impl Default for ProducerConfig {
     fn default() -> Self {
         Self {

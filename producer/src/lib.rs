@@ -47,5 +47,5 @@ mod task;
 pub use batcher::{BatchLimits, Batcher};
 pub use delivery::{Delivered, Delivery, DeliveryError};
 pub use outbox::{Outbox, OutboxLimits};
-pub use producer::{Producer, ProducerConfig, ProducerError, ProducerStats, SendError, SpoolConfig};
+pub use producer::{HealthProbe, Producer, ProducerConfig, ProducerError, ProducerStats, SendError, SpoolConfig};
 pub use shard_map::ShardMap;

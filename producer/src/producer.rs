@@ -330,9 +330,15 @@ impl Producer {
     /// throttling), if no write has fully succeeded since: a sign that the stream is not
     /// writable now.
     pub fn last_write_failure(&self) -> Option<Duration> {
-        let at = self.counters.last_failure.load(Relaxed).checked_sub(1)?;
-        let elapsed = self.counters.epoch.elapsed().as_millis() as u64;
-        Some(Duration::from_millis(elapsed.saturating_sub(at)))
+        self.health_probe().last_write_failure()
+    }
+
+    /// A handle that answers [`Producer::last_write_failure`] without the producer (for a
+    /// readiness probe that outlives borrows of it).
+    pub fn health_probe(&self) -> HealthProbe {
+        HealthProbe {
+            counters: Arc::clone(&self.counters),
+        }
     }
 
     /// Waits until every record sent before this call is delivered or given up on.
@@ -371,5 +377,20 @@ fn queued(partition_key: String, data: Bytes, permits: usize, ack: Option<Ack>) 
         },
         permits,
         ack,
+    }
+}
+
+/// Whether the stream takes a producer's writes, asked from anywhere.
+#[derive(Debug, Clone)]
+pub struct HealthProbe {
+    counters: Arc<Counters>,
+}
+
+impl HealthProbe {
+    /// See [`Producer::last_write_failure`].
+    pub fn last_write_failure(&self) -> Option<Duration> {
+        let at = self.counters.last_failure.load(Relaxed).checked_sub(1)?;
+        let elapsed = self.counters.epoch.elapsed().as_millis() as u64;
+        Some(Duration::from_millis(elapsed.saturating_sub(at)))
     }
 }

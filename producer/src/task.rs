@@ -158,6 +158,10 @@ impl Task {
     }
 
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        // Series a dashboard charts from the start, before anything has failed.
+        for name in [m::FAILED_TOTAL, m::RETRIED_TOTAL] {
+            metrics::counter!(name).increment(0);
+        }
         loop {
             // Many shards' open aggregates can hold most of the buffer while each waits for
             // company: senders would then wait on the linger. Seal them instead.
@@ -264,6 +268,8 @@ impl Task {
     fn start_call(&mut self, mut call: Vec<Ready<Ack>>) {
         self.counters.put_calls.fetch_add(1, Relaxed);
         metrics::counter!(m::PUT_CALLS_TOTAL).increment(1);
+        // The handle counts acceptances per record; the metric follows it per call.
+        metrics::counter!(m::ACCEPTED_TOTAL).absolute(self.counters.accepted.load(Relaxed));
         let retried = call.iter().filter(|r| r.attempts > 0).count() as u64;
         if retried > 0 {
             self.counters.retries.fetch_add(retried, Relaxed);

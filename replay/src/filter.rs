@@ -2,6 +2,32 @@
 use inlet_schemas::events::{Envelope, envelope::Body};
 use inlet_schemas::kind::{kind_name, partition_key};
 
+/// Every kind [`Filter::kinds`] can name in full, as [`kind_name`] spells them; the part after
+/// the dot alone names the same kind (each is unique).
+pub const KINDS: [&str; 18] = [
+    "viewing.play_start",
+    "viewing.heartbeat",
+    "viewing.pause",
+    "viewing.resume",
+    "viewing.seek",
+    "viewing.rebuffer_start",
+    "viewing.rebuffer_end",
+    "viewing.bitrate_change",
+    "viewing.error",
+    "viewing.stop",
+    "gameplay.session_start",
+    "gameplay.session_end",
+    "gameplay.shot",
+    "gameplay.hit",
+    "gameplay.kill",
+    "gameplay.death",
+    "gameplay.level_up",
+    "gameplay.purchase",
+];
+
+/// The families of [`KINDS`]: each names all of its kinds.
+pub const FAMILIES: [&str; 2] = ["viewing", "gameplay"];
+
 /// Criteria; an empty list accepts everything. Lists are alternatives (OR), criteria must all
 /// hold (AND).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,6 +110,71 @@ mod tests {
             })),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn every_kind_can_be_named_short_and_each_short_name_is_one_kind() {
+        let short = |k: &'static str| k.split_once('.').map(|(_, s)| s);
+        let mut shorts: Vec<_> = KINDS.iter().filter_map(|k| short(k)).collect();
+        assert_eq!(shorts.len(), KINDS.len());
+        shorts.sort_unstable();
+        shorts.dedup();
+        assert_eq!(shorts.len(), KINDS.len(), "a short name is ambiguous");
+        for k in KINDS {
+            assert!(FAMILIES.iter().any(|f| k.starts_with(&format!("{f}."))), "{k}");
+            assert!(!FAMILIES.contains(&short(k).unwrap_or_default()), "{k}");
+        }
+    }
+
+    #[test]
+    fn the_kinds_listed_are_the_kinds_events_have() {
+        use gameplay::Kind as G;
+        use inlet_schemas::events::{Gameplay, gameplay, viewing::Kind as V};
+        let viewing = [
+            V::PlayStart(Default::default()),
+            V::Heartbeat(Default::default()),
+            V::Pause(Default::default()),
+            V::Resume(Default::default()),
+            V::Seek(Default::default()),
+            V::RebufferStart(Default::default()),
+            V::RebufferEnd(Default::default()),
+            V::BitrateChange(Default::default()),
+            V::Error(Default::default()),
+            V::Stop(Default::default()),
+        ]
+        .map(|k| {
+            Body::Viewing(Viewing {
+                kind: Some(k),
+                ..Default::default()
+            })
+        });
+        let games = [
+            G::SessionStart(Default::default()),
+            G::SessionEnd(Default::default()),
+            G::Shot(Default::default()),
+            G::Hit(Default::default()),
+            G::Kill(Default::default()),
+            G::Death(Default::default()),
+            G::LevelUp(Default::default()),
+            G::Purchase(Default::default()),
+        ]
+        .map(|k| {
+            Body::Gameplay(Gameplay {
+                kind: Some(k),
+                ..Default::default()
+            })
+        });
+        let names: Vec<&str> = viewing
+            .into_iter()
+            .chain(games)
+            .map(|body| {
+                kind_name(&Envelope {
+                    body: Some(body),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        assert_eq!(names, KINDS);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //!   them in the warehouse, fenced by each shard's lease.
 //! - [`drive`]: `emit` (paced, through a producer), `ndjson`, and dry-run counts.
 //! - [`pacing`]: the original pace times a speed factor.
-//! - [`progress`]: live counters and the progress file that makes a replay resumable.
+//! - [`progress`]: live counters and the progress file that makes a replay resumable;
+//!   [`metrics`]: their names as metrics.
 //!
 //! Guarantees: the archive holds every record a consumer read up to its committed checkpoint
 //! (fsynced before the commit). A rebuild is idempotent: run twice, or interrupted and run
@@ -23,6 +24,7 @@
 pub mod archive;
 pub mod drive;
 pub mod filter;
+pub mod metrics;
 pub mod pacing;
 pub mod progress;
 pub mod rebuild;

@@ -25,6 +25,8 @@ impl Counters {
     pub fn set_fraction(&self, shard: &str, fraction: f64) {
         if let Ok(mut m) = self.done_per_shard.lock() {
             m.insert(shard.to_owned(), fraction.clamp(0.0, 1.0));
+            let done = m.values().filter(|f| **f >= 1.0).count();
+            metrics::gauge!(crate::metrics::SHARDS_DONE).set(done as f64);
         }
     }
 
@@ -38,6 +40,8 @@ impl Counters {
     pub(crate) fn add(&self, records: u64, events: u64) {
         self.records.fetch_add(records, Relaxed);
         self.events.fetch_add(events, Relaxed);
+        metrics::counter!(crate::metrics::RECORDS_READ_TOTAL).increment(records);
+        metrics::counter!(crate::metrics::EVENTS_REPLAYED_TOTAL).increment(events);
     }
 }
 

@@ -27,6 +27,11 @@ async fn read_expecting(
     expected: usize,
 ) -> Vec<Record> {
     let mut r = reader.open(shard, from).await.unwrap();
+    read_on(&mut *r, expected).await
+}
+
+/// [`read_expecting`] on a reader already open.
+async fn read_on(r: &mut dyn ShardReader, expected: usize) -> Vec<Record> {
     let mut out = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while out.len() < expected && std::time::Instant::now() < deadline {
@@ -38,6 +43,99 @@ async fn read_expecting(
     }
     out.extend(r.next_batch(7).await.unwrap().records);
     out
+}
+
+/// Writes `n` records with one partition key (so to one shard) in one call; their shard and
+/// sequence numbers.
+async fn put_one_key(writer: &dyn StreamWriter, tag: &str, n: usize) -> (ShardId, Vec<SequenceNumber>) {
+    let records: Vec<PutRecord> = (0..n)
+        .map(|i| PutRecord {
+            partition_key: "start-positions".into(),
+            explicit_hash_key: None,
+            data: Bytes::from(format!("{tag}-{i}")),
+        })
+        .collect();
+    let mut shard = None;
+    let mut sequences = Vec::new();
+    for o in writer.put_records(&records).await.unwrap() {
+        let PutOutcome::Written { shard: s, sequence } = o else {
+            panic!("put failed: {o:?}")
+        };
+        assert!(
+            shard.get_or_insert_with(|| s.clone()) == &s,
+            "one partition key, one shard"
+        );
+        sequences.push(sequence);
+    }
+    (shard.unwrap(), sequences)
+}
+
+fn sequences(records: &[Record]) -> Vec<SequenceNumber> {
+    records.iter().map(|r| r.sequence.clone()).collect()
+}
+
+/// Where a reader starts, for a shard written in two rounds a moment apart: TRIM_HORIZON sees
+/// every record; AT_TIMESTAMP(t) starts at the first record that arrived at or after t (t
+/// taken from the records' own arrival times, so the stream's clock and its granularity do not
+/// matter), and a time after every record waits for new ones; LATEST sees only records written
+/// after the reader opened. Needs a fresh stream.
+pub async fn start_positions(writer: &dyn StreamWriter, reader: &dyn StreamReader) {
+    use std::time::Duration;
+    // Apart by more than any arrival clock's granularity here (Kinesis keeps ms).
+    let gap = Duration::from_millis(100);
+    let (shard, before) = put_one_key(writer, "before", 5).await;
+    tokio::time::sleep(gap).await;
+    let (again, after) = put_one_key(writer, "after", 5).await;
+    assert_eq!(shard, again);
+
+    let all = read_expecting(reader, &shard, StartPosition::TrimHorizon, 10).await;
+    assert_eq!(
+        sequences(&all),
+        [before.clone(), after.clone()].concat(),
+        "TRIM_HORIZON reads every record"
+    );
+    let last_before = all[before.len() - 1].arrival_ms;
+    let first_after = all[before.len()].arrival_ms;
+    assert!(
+        last_before < first_after,
+        "records written {gap:?} apart arrived at {last_before} and {first_after} ms"
+    );
+    for t in [first_after, last_before + 1] {
+        let got = read_expecting(reader, &shard, StartPosition::AtTimestamp(t), after.len()).await;
+        assert_eq!(
+            sequences(&got),
+            after,
+            "AT_TIMESTAMP({t}) starts at the first record that arrived at or after it \
+             (arrivals {last_before} and {first_after})"
+        );
+    }
+    assert_eq!(
+        sequences(&read_expecting(reader, &shard, StartPosition::AtTimestamp(all[0].arrival_ms), 10).await),
+        sequences(&all),
+        "AT_TIMESTAMP of the first arrival reads everything"
+    );
+
+    // A time after every record: nothing of what is there, then what comes.
+    let later = all[all.len() - 1].arrival_ms + 1;
+    let mut r = reader.open(&shard, StartPosition::AtTimestamp(later)).await.unwrap();
+    tokio::time::sleep(gap).await;
+    let (_, newer) = put_one_key(writer, "newer", 2).await;
+    assert_eq!(
+        sequences(&read_on(&mut *r, newer.len()).await),
+        newer,
+        "AT_TIMESTAMP after every record reads the records written after it"
+    );
+    // One reader of a shard at a time (enhanced fan-out allows one subscription per consumer).
+    drop(r);
+
+    // LATEST: only what is written after the open, even before the first read.
+    let mut r = reader.open(&shard, StartPosition::Latest).await.unwrap();
+    let (_, newest) = put_one_key(writer, "newest", 3).await;
+    assert_eq!(
+        sequences(&read_on(&mut *r, newest.len()).await),
+        newest,
+        "LATEST reads exactly the records written after the reader opened"
+    );
 }
 
 /// Records land on the shard owning their hash key, in put order per shard, and read back

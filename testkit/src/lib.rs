@@ -5,8 +5,9 @@
 //! - [`stream`]: [`read_stream`], everything a stream holds, shard by shard, and
 //!   [`user_records`], those records taken apart (KPL aggregates into their events).
 //! - [`wait`]: [`wait_until_read`], until a warehouse has read so many events.
-//! - [`names`]: [`unique_name`] for streams, topics and databases, and [`server_var`], where
-//!   a shared server runs (a missing one fails the test).
+//! - [`names`]: [`unique_name`] for streams, topics and databases, [`server_var`], where
+//!   a shared server runs (a missing one fails the test), and [`with_database`], a database
+//!   URL naming another database (its TLS query kept).
 //!
 //! Test helpers: they panic with a message naming what failed, which is how a test reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -16,7 +17,7 @@ pub mod server;
 pub mod stream;
 pub mod wait;
 
-pub use names::{server_var, unique_name};
+pub use names::{server_var, unique_name, with_database};
 pub use server::{LocalServer, infra_dir};
 pub use stream::{read_stream, user_records};
 pub use wait::wait_until_read;

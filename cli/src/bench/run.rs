@@ -6,7 +6,7 @@ use super::procs::Procs;
 use super::summary::{ProcFigures, Summary, redact};
 use crate::backends::Locations;
 use crate::bench_report::{self, Report};
-use crate::report::thousands;
+use crate::human::count;
 use anyhow::{Context, Result, bail};
 use inlet_seams::{LeaseStore, LeasedWarehouse, Warehouse};
 use std::path::{Path, PathBuf};
@@ -60,7 +60,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     let reports = dir.join("bench");
     std::fs::create_dir_all(&reports).with_context(|| format!("creating {}", reports.display()))?;
     let locations = Locations {
-        data_dir: dir.clone(),
+        data_dir: Some(dir.clone()),
         stream: args.stream.clone(),
         warehouse: args.warehouse.clone(),
     };
@@ -138,11 +138,11 @@ fn data_dir(given: Option<&Path>) -> Result<(PathBuf, Option<TempDir>)> {
 fn print_header(args: &BenchArgs, shards: usize, stream_url: &str, warehouse_url: &str) {
     println!(
         "inlet bench: {} events, {shards} shards, 1 producer process, {} consumer worker process{}{}",
-        thousands(args.events),
+        count(args.events),
         args.workers,
         if args.workers == 1 { "" } else { "es" },
         args.rate
-            .map(|r| format!(", sent at {} events/s", thousands(r)))
+            .map(|r| format!(", sent at {} events/s", count(r)))
             .unwrap_or_default()
     );
     println!("stream     {}", redact(stream_url));
@@ -329,11 +329,15 @@ async fn wait_committed(
         if handled != last.0 {
             last = (handled, Instant::now());
         } else if last.1.elapsed() > stall_timeout {
-            bail!("nothing more was committed for {stall_timeout:?}, at {handled} of {events} events");
+            bail!(
+                "nothing more was committed for {stall_timeout:?}, at {} of {} events",
+                count(handled),
+                count(events)
+            );
         }
         procs.check()?;
         if progress && shown.elapsed() >= Duration::from_secs(5) {
-            eprintln!("  committed {} of {} events", thousands(handled), thousands(events));
+            eprintln!("  committed {} of {} events", count(handled), count(events));
             shown = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

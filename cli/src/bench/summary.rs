@@ -1,6 +1,6 @@
 //! What `inlet bench` found: printed as a table, or as one JSON object (`--json`).
 use super::latency::{LATENCY_STEP, Timing, quantile};
-use crate::report::thousands;
+use crate::human::{count, rate};
 use anyhow::{Context, Result};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -44,17 +44,17 @@ impl Summary {
         let events = self.events as f64;
         let wall_s = self.timing.wall_s;
         let latency = &self.timing.latency;
-        let q = |p: f64| quantile(latency, p).map_or("-".into(), thousands);
+        let q = |p: f64| quantile(latency, p).map_or("-".into(), count);
         println!();
         println!(
             "events       {} in {:.2} s (first event sent → last rollup committed; the last was sent at {:.2} s)",
-            thousands(self.events),
+            count(self.events),
             wall_s,
             self.timing.sent_s
         );
         println!(
             "throughput   {} events/s, {:.1} MB/s of event payload (mean {:.0} bytes)",
-            thousands((events / wall_s) as i64),
+            rate(events / wall_s),
             self.payload_bytes as f64 / 1e6 / wall_s,
             self.payload_bytes as f64 / events
         );
@@ -63,8 +63,8 @@ impl Summary {
              exact for first-in first-out, an approximation across shards)",
             q(0.5),
             q(0.99),
-            latency.last().map_or("-".into(), |m| thousands(*m)),
-            thousands(LATENCY_STEP)
+            latency.last().map_or("-".into(), |m| count(*m)),
+            count(LATENCY_STEP)
         );
         println!();
         self.print_processes();

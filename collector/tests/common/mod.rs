@@ -116,9 +116,17 @@ impl Harness {
         let producer = Producer::start(faulty.clone(), settings.producer_config())
             .await
             .unwrap();
-        let collector = Collector::bind(settings, producer, inlet_collector::metrics::install_prometheus())
-            .await
-            .unwrap();
+        let collector = Collector::bind(
+            settings,
+            producer,
+            inlet_ops::Exporter::install(
+                "collector",
+                &[inlet_collector::metrics::CATALOG, inlet_producer::metrics::CATALOG],
+            )
+            .ok(),
+        )
+        .await
+        .unwrap();
         let addr = collector.local_addr();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(collector.run(shutdown.clone()));

@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use inlet_consumer::{Worker, WorkerConfig};
+use inlet_dashboard::query::Family;
 use inlet_dashboard::{Dashboard, DashboardConfig, Metric};
 use inlet_embedded::{EmbeddedStream, EmbeddedWarehouse};
 use inlet_generator::{Expected, GeneratorConfig};
@@ -156,8 +157,8 @@ pub(crate) fn data_range(expected: &Expected) -> (i64, i64) {
 /// highest first, undefined last, ties by key. Worked out from the generator's rows with the
 /// metric's definition (docs/architecture.md, "The rollup contract").
 pub(crate) fn expected_ranking(expected: &Expected, metric: Metric) -> Vec<(String, Option<f64>)> {
-    let mut out: Vec<(String, Option<f64>)> = match metric {
-        Metric::Plays | Metric::Viewers | Metric::WatchTime | Metric::RebufferRatio | Metric::StartupP95 => {
+    let mut out: Vec<(String, Option<f64>)> = match metric.family() {
+        Family::Viewing => {
             let mut by: BTreeMap<&str, ViewingAgg> = BTreeMap::new();
             for ((_, title), agg) in &expected.viewing {
                 by.entry(title).or_default().merge(agg);
@@ -169,13 +170,16 @@ pub(crate) fn expected_ranking(expected: &Expected, metric: Metric) -> Vec<(Stri
                         Metric::Viewers => Some(a.viewers.estimate() as f64),
                         Metric::WatchTime => Some(a.watch_ms as f64),
                         Metric::RebufferRatio => (a.watch_ms > 0).then(|| a.rebuffer_ms as f64 / a.watch_ms as f64),
+                        Metric::Bitrate => {
+                            (a.bitrate_samples > 0).then(|| a.bitrate_sum_kbps as f64 / a.bitrate_samples as f64)
+                        }
                         _ => a.startup_ms.quantile(0.95).map(|q| q as f64),
                     };
                     (k.to_string(), v)
                 })
                 .collect()
         }
-        _ => {
+        Family::Games => {
             let mut by: BTreeMap<&str, GameAgg> = BTreeMap::new();
             for ((_, game), agg) in &expected.games {
                 by.entry(game).or_default().merge(agg);
@@ -215,14 +219,12 @@ pub(crate) async fn fresh_postgres() -> String {
              run the tests through infra/test.sh, which starts it"
         )
     });
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let client = inlet_postgres::connect_client(&admin).await.unwrap();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
     let name = format!("inlet_dashboard_{}_{nanos}", std::process::id());
     client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
+    inlet_testkit::with_database(&admin, &name)
 }

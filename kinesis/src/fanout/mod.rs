@@ -9,6 +9,10 @@
 //! continuation sequence number when that is further on). Records an event holds beyond
 //! what the caller asked for wait in a buffer, so none is dropped and none repeated.
 //!
+//! A reader opened at LATEST subscribes at the open, not at its first read, and waits there for
+//! the first event: LATEST is the shard's end when `open` returns, and that event's
+//! continuation sequence number pins it for later subscriptions.
+//!
 //! `ResourceInUseException` on subscribe (a subscription of this consumer to this shard is
 //! still open: ours, just replaced, or another reader's) is retried with backoff and never
 //! surfaces as an error: `next_batch` answers empty batches meanwhile.
@@ -36,6 +40,6 @@ pub use reader::FanoutShardReader;
 pub(crate) use reader::open;
 pub use registration::StreamConsumer;
 pub use timings::{
-    CONSUMER_ACTIVE_TIMEOUT, ERROR_BACKOFF, FanoutTimings, MAX_BACKOFF, MAX_WAIT, MIN_SUBSCRIBE_GAP, RENEW_AFTER,
-    RESOURCE_IN_USE_BACKOFF, STALL_TIMEOUT,
+    CONSUMER_ACTIVE_TIMEOUT, ERROR_BACKOFF, FanoutTimings, LATEST_SUBSCRIBE_WAIT, MAX_BACKOFF, MAX_WAIT,
+    MIN_SUBSCRIBE_GAP, RENEW_AFTER, RESOURCE_IN_USE_BACKOFF, STALL_TIMEOUT,
 };

@@ -3,9 +3,10 @@
 use super::buffer::{EventBuffer, ReceivedEvent};
 use super::errors::event_stream_error;
 use super::position::{ResumeCursor, starting_position};
-use super::timings::{ERROR_BACKOFF, FanoutTimings, MIN_SUBSCRIBE_GAP, RESOURCE_IN_USE_BACKOFF};
+use super::timings::{ERROR_BACKOFF, FanoutTimings, LATEST_SUBSCRIBE_WAIT, MIN_SUBSCRIBE_GAP, RESOURCE_IN_USE_BACKOFF};
 use crate::client::{KinesisStream, timed};
 use crate::errors::CallError;
+use crate::reader::NotBefore;
 use async_trait::async_trait;
 use aws_sdk_kinesis::primitives::event_stream::EventReceiver;
 use aws_sdk_kinesis::types::error::SubscribeToShardEventStreamError;
@@ -30,11 +31,13 @@ impl KinesisStream {
             retryable: e.retryable(),
             source: Box::new(e),
         })?;
-        Ok(FanoutShardReader {
+        let latest = from == StartPosition::Latest;
+        let mut reader = FanoutShardReader {
             stream: self.clone(),
             shard: shard.clone(),
             timings,
             consumer_arn: Some(consumer_arn),
+            not_before: NotBefore::new(&from),
             cursor: ResumeCursor::new(from),
             buffer: EventBuffer::default(),
             subscription: None,
@@ -42,7 +45,11 @@ impl KinesisStream {
             retry_at: None,
             failures: 0,
             resubscribes: 0,
-        })
+        };
+        if latest {
+            reader.subscribe_at_open().await?;
+        }
+        Ok(reader)
     }
 }
 
@@ -125,6 +132,8 @@ pub struct FanoutShardReader {
     /// `None` after the consumer turned out deregistered: found or registered again first.
     consumer_arn: Option<String>,
     cursor: ResumeCursor,
+    /// For AT_TIMESTAMP: records before the time still to skip (see [`NotBefore`]).
+    not_before: NotBefore,
     buffer: EventBuffer,
     subscription: Option<Subscription>,
     /// When the last subscribe attempt went out.
@@ -273,6 +282,42 @@ impl FanoutShardReader {
         }
     }
 
+    /// Subscribes now rather than at the first read, and waits for the subscription's first
+    /// event: LATEST is the shard's end when the service takes the subscription, and the
+    /// caller means its end at the open. That event's continuation sequence number then pins
+    /// the cursor, so a resubscription resumes there rather than at a later latest. Retries
+    /// within [`LATEST_SUBSCRIBE_WAIT`] (another subscription of the consumer to the shard may
+    /// still be closing: the service refuses the call, the emulator sends the refusal as the
+    /// first message); past it the first read subscribes, at the latest of then.
+    async fn subscribe_at_open(&mut self) -> Result<(), StreamError> {
+        let deadline = Instant::now() + LATEST_SUBSCRIBE_WAIT;
+        while Instant::now() < deadline {
+            if self.subscription.is_none() {
+                let gap = self.last_subscribe.map(|t| t + MIN_SUBSCRIBE_GAP);
+                if let Some(at) = [self.retry_at, gap].into_iter().flatten().max() {
+                    if at > deadline {
+                        break;
+                    }
+                    tokio::time::sleep_until(at).await;
+                }
+                self.retry_at = None;
+                if !self.subscribe().await? {
+                    continue;
+                }
+            }
+            match self.wait(deadline).await {
+                Wait::Event(ev) => return self.received(&ev),
+                Wait::Other | Wait::Quiet => {}
+                Wait::Ended => self.resubscribe(Reason::Ended),
+                Wait::Renew => self.resubscribe(Reason::Renew),
+                Wait::Stalled => self.resubscribe(Reason::Stalled),
+                Wait::Failed(e) => self.failed(e, false).await?,
+            }
+        }
+        tracing::warn!(shard = %self.shard, "no LATEST subscription at the open; the first read subscribes");
+        Ok(())
+    }
+
     /// Waits for the subscription's next message, at most until `deadline`, or until it
     /// stalls or is due for renewal.
     async fn wait(&mut self, deadline: Instant) -> Wait {
@@ -309,12 +354,11 @@ impl FanoutShardReader {
         }
     }
 
-    /// Hands out an event: its records (up to `max`, the rest buffered) and the cursor moved
-    /// past it.
-    fn received(&mut self, ev: &SubscribeToShardEvent, max: usize) -> Result<ReadBatch, StreamError> {
+    /// Takes an event in: its records into the buffer and the cursor moved past it.
+    fn received(&mut self, ev: &SubscribeToShardEvent) -> Result<(), StreamError> {
         self.failures = 0;
         metrics::counter!(crate::metrics::FANOUT_EVENTS_TOTAL).increment(1);
-        let ev = ReceivedEvent::from_sdk(ev).map_err(|e| {
+        let mut ev = ReceivedEvent::from_sdk(ev).map_err(|e| {
             self.subscription = None;
             self.read_error(false, e)
         })?;
@@ -327,8 +371,10 @@ impl FanoutShardReader {
             // Nothing follows the shard's end.
             self.subscription = None;
         }
+        // After the cursor moved past them: a resubscription does not bring them back.
+        self.not_before.skip(&mut ev.records);
         self.buffer.push(ev);
-        Ok(self.buffer.take(max))
+        Ok(())
     }
 }
 
@@ -369,7 +415,11 @@ impl ShardReader for FanoutShardReader {
                 }
             }
             match self.wait(deadline).await {
-                Wait::Event(ev) => return self.received(&ev, max),
+                Wait::Event(ev) => {
+                    self.received(&ev)?;
+                    // Its records, up to `max` (the rest stay buffered).
+                    return Ok(self.buffer.take(max));
+                }
                 Wait::Other => {}
                 Wait::Quiet => return Ok(ReadBatch::default()),
                 Wait::Ended => {

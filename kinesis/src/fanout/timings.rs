@@ -18,6 +18,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// First wait after `ResourceInUseException` (the service allows one `SubscribeToShard` per
 /// second per consumer and shard, and refuses a takeover within 5 s of the last one).
 pub const RESOURCE_IN_USE_BACKOFF: Duration = Duration::from_secs(1);
+/// How long opening a reader at LATEST keeps trying to subscribe (it subscribes at the open,
+/// so that LATEST means then): longer than the service's 5 s refusal of a takeover.
+pub const LATEST_SUBSCRIBE_WAIT: Duration = Duration::from_secs(10);
 /// First wait after any other retryable failure.
 pub const ERROR_BACKOFF: Duration = Duration::from_millis(200);
 /// How long a new consumer may take to become `ACTIVE`.
