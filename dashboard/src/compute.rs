@@ -101,6 +101,7 @@ fn contribution(metric: Metric, agg: Agg<'_>) -> Option<Contribution<'_>> {
         (Metric::WatchTime, Agg::Viewing(a)) => C::Sum(a.watch_ms),
         (Metric::RebufferRatio, Agg::Viewing(a)) => C::Ratio(a.rebuffer_ms, a.watch_ms),
         (Metric::StartupP95, Agg::Viewing(a)) => C::Quantile(&a.startup_ms),
+        (Metric::Bitrate, Agg::Viewing(a)) => C::Ratio(a.bitrate_sum_kbps, a.bitrate_samples),
         (Metric::Sessions, Agg::Game(a)) => C::Sum(a.sessions),
         (Metric::Players, Agg::Game(a)) => C::Distinct(&a.players),
         (Metric::Shots, Agg::Game(a)) => C::Sum(a.shots),
@@ -127,7 +128,7 @@ impl Cells {
         match metric {
             Metric::Viewers | Metric::Players => Cells::Distinct(Vec::new()),
             Metric::StartupP95 => Cells::Quantile(Vec::new()),
-            Metric::RebufferRatio | Metric::HitRate => Cells::Ratio(Vec::new()),
+            Metric::RebufferRatio | Metric::HitRate | Metric::Bitrate => Cells::Ratio(Vec::new()),
             _ => Cells::Sum(Vec::new()),
         }
     }
@@ -454,6 +455,33 @@ mod tests {
             serde_json::to_value(&r.metrics[1].series[0]).unwrap(),
             serde_json::json!({"key": "g", "total": 250, "values": [250, 0]})
         );
+    }
+
+    #[test]
+    fn mean_bitrate_divides_the_summed_bitrates_by_the_summed_samples() {
+        let q = query(&[Metric::Bitrate], Resolution::Minute, 0, 2, 10);
+        let bitrate = |minute, title: &str, sum, samples| {
+            let mut row = viewing(minute, title, 1, &[], &[]);
+            (row.agg.bitrate_sum_kbps, row.agg.bitrate_samples) = (sum, samples);
+            row
+        };
+        let mut a = Aggregation::new(&q);
+        a.add_viewing(&[
+            bitrate(0, "a", 3_000, 1),
+            bitrate(1, "a", 1_000, 3),
+            bitrate(0, "b", 0, 0),
+        ]);
+        let m = &a.finish().metrics[0];
+        assert_eq!(m.unit, Unit::Kbps);
+        // 4000 kbps over 4 samples, not the mean of the minutes' means (1666.7).
+        assert_eq!(m.series[0].total, Some(Num::Float(1_000.0)));
+        assert_eq!(
+            m.series[0].values,
+            [Some(Num::Float(3_000.0)), Some(Num::Float(1_000.0 / 3.0))]
+        );
+        // b has no samples: undefined, ranked last, and adds nothing to the overall mean.
+        assert_eq!((m.series[1].key.as_str(), m.series[1].total), ("b", None));
+        assert_eq!(m.overall, Some(Num::Float(1_000.0)));
     }
 
     #[test]

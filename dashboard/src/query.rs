@@ -24,6 +24,8 @@ pub enum Unit {
     Ratio,
     /// Money in cents.
     Cents,
+    /// Kilobits per second.
+    Kbps,
 }
 
 /// A metric the API answers.
@@ -39,6 +41,8 @@ pub enum Metric {
     RebufferRatio,
     /// 95th percentile of startup time (ms), DDSketch.
     StartupP95,
+    /// Mean HEARTBEAT bitrate (kbps): the bitrates' sum over their count.
+    Bitrate,
     /// SESSION_START count.
     Sessions,
     /// Distinct player ids (HyperLogLog).
@@ -57,12 +61,13 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in the order the page shows them.
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 13] = [
         Metric::Plays,
         Metric::Viewers,
         Metric::WatchTime,
         Metric::RebufferRatio,
         Metric::StartupP95,
+        Metric::Bitrate,
         Metric::Sessions,
         Metric::Players,
         Metric::Shots,
@@ -80,6 +85,7 @@ impl Metric {
             Metric::WatchTime => "watch_time",
             Metric::RebufferRatio => "rebuffer_ratio",
             Metric::StartupP95 => "startup_p95",
+            Metric::Bitrate => "bitrate",
             Metric::Sessions => "sessions",
             Metric::Players => "players",
             Metric::Shots => "shots",
@@ -98,6 +104,7 @@ impl Metric {
             Metric::WatchTime => "Watch time",
             Metric::RebufferRatio => "Rebuffer ratio",
             Metric::StartupP95 => "Startup time p95",
+            Metric::Bitrate => "Mean bitrate",
             Metric::Sessions => "Sessions",
             Metric::Players => "Distinct players",
             Metric::Shots => "Shots",
@@ -111,9 +118,12 @@ impl Metric {
     /// The rollup it comes from.
     pub fn family(self) -> Family {
         match self {
-            Metric::Plays | Metric::Viewers | Metric::WatchTime | Metric::RebufferRatio | Metric::StartupP95 => {
-                Family::Viewing
-            }
+            Metric::Plays
+            | Metric::Viewers
+            | Metric::WatchTime
+            | Metric::RebufferRatio
+            | Metric::StartupP95
+            | Metric::Bitrate => Family::Viewing,
             _ => Family::Games,
         }
     }
@@ -124,6 +134,7 @@ impl Metric {
             Metric::WatchTime | Metric::StartupP95 => Unit::Ms,
             Metric::RebufferRatio | Metric::HitRate => Unit::Ratio,
             Metric::Revenue => Unit::Cents,
+            Metric::Bitrate => Unit::Kbps,
             _ => Unit::Count,
         }
     }
@@ -218,6 +229,7 @@ serialize_by_name! {
         Unit::Ms => "ms",
         Unit::Ratio => "ratio",
         Unit::Cents => "cents",
+        Unit::Kbps => "kbps",
     },
 }
 
