@@ -50,6 +50,7 @@ pub struct Locations {
 fn file_url(url: &str, scheme: &str) -> Result<PathBuf> {
     match url.split_once("://") {
         Some((s, path)) if s == scheme && !path.is_empty() => Ok(PathBuf::from(path)),
+        Some((s, _)) if s == scheme => bail!("{url:?} names no file: write {scheme}:///path/to/file"),
         Some((s, _)) => bail!("unsupported location scheme {s:?} in {url:?} (expected {scheme}://)"),
         None => bail!("{url:?} is not a URL like {scheme}:///path"),
     }
@@ -173,10 +174,7 @@ impl Locations {
     pub async fn warehouse(&self) -> Result<Arc<dyn LeasedWarehouse>> {
         match self.warehouse.as_deref() {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                let w = PgWarehouse::connect(PgConfig::new(url))
-                    .await
-                    .context("opening the PostgreSQL warehouse")?;
-                Ok(Arc::new(w))
+                Ok(Arc::new(self.postgres(true).await?))
             }
             Some(url) => Ok(Arc::new(self.sqlite(file_url(url, "sqlite")?).await?)),
             None => Ok(Arc::new(self.sqlite(self.dir().join("warehouse.db")).await?)),
@@ -216,9 +214,12 @@ impl Locations {
                     migrate,
                     ..PgConfig::new(url)
                 };
-                Ok(PgWarehouse::connect(config)
-                    .await
-                    .context("opening the PostgreSQL warehouse")?)
+                Ok(PgWarehouse::connect(config).await.with_context(|| {
+                    format!(
+                        "opening the PostgreSQL warehouse {}",
+                        inlet_config::redact::redact_url(url)
+                    )
+                })?)
             }
             _ => bail!("this needs --warehouse postgres://..."),
         }

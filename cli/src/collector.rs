@@ -2,6 +2,7 @@
 //! hash-key`, which prints what a key's `sha256` setting must be.
 use crate::backends::Locations;
 use crate::settings::Overrides;
+use crate::stdout::say;
 use crate::{ops, pipeline};
 use anyhow::{Context, Result, bail};
 use inlet_collector::Collector;
@@ -101,8 +102,8 @@ fn hash_key(generate: bool) -> Result<ExitCode> {
         let mut bytes = [0u8; 24];
         getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
         let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        println!("key:    {key}");
-        println!("sha256: {}", inlet_collector::hash_key(&key));
+        say!("key:    {key}");
+        say!("sha256: {}", inlet_collector::hash_key(&key));
         return Ok(ExitCode::SUCCESS);
     }
     let mut line = String::new();
@@ -114,6 +115,6 @@ fn hash_key(generate: bool) -> Result<ExitCode> {
     if key.is_empty() {
         bail!("no key on stdin (or use --generate)");
     }
-    println!("{}", inlet_collector::hash_key(key));
+    say!("{}", inlet_collector::hash_key(key));
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! JSON API over a warehouse (embedded or PostgreSQL).
 use crate::backends::Locations;
 use crate::settings::Overrides;
+use crate::stdout::say;
 use crate::{ops, pipeline};
 use anyhow::{Context, Result};
 use inlet_config::InletConfig;
@@ -100,7 +101,7 @@ impl Serving {
     /// Keeps serving until SIGINT/SIGTERM (installing the handler only now, so that a
     /// Ctrl-C before still ends the whole command), then stops.
     pub async fn until_signal(mut self) -> Result<()> {
-        println!("dashboard: http://{}/ (Ctrl-C to stop)", self.addr);
+        say!("dashboard: http://{}/ (Ctrl-C to stop)", self.addr);
         tokio::select! {
             () = pipeline::wait_for_signal() => self.shutdown.cancel(),
             served = &mut self.task => return Ok(served.context("dashboard task")??),

@@ -4,6 +4,7 @@ use crate::backends::Locations;
 use crate::human::{self, count};
 use crate::pipeline::{self, GenArgs};
 use crate::report;
+use crate::stdout::say;
 use anyhow::{Context, Result, bail};
 use indicatif::{MultiProgress, ProgressBar};
 use inlet_consumer::{ConsumerStats, WorkerConfig};
@@ -22,10 +23,10 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub workload: GenArgs,
     /// Shards of the embedded stream.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub shards: u32,
     /// Consumer workers (each leases a fair share of the shards).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = crate::pipeline::at_least_one)]
     pub workers: usize,
     /// Keep the stream and warehouse here instead of a temporary directory (must not exist
     /// yet, so the check against the generator is exact).
@@ -66,7 +67,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         bail!("the warehouse already holds rollups: the demo needs an empty one");
     }
     let total = args.workload.events;
-    println!(
+    say!(
         "Inlet demo: {} events, {} shards, {} consumer workers, data in {}",
         count(total),
         args.shards,
@@ -78,7 +79,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         None => None,
     };
     if let Some(d) = &dashboard {
-        println!("dashboard: http://{}/", d.addr());
+        say!("dashboard: http://{}/", d.addr());
     }
 
     let stream = locations.stream(args.shards).await?;
@@ -161,24 +162,24 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let warehouse = locations.warehouse().await?;
     let totals = warehouse.totals().await?;
     let secs = end_to_end.as_secs_f64();
-    println!();
-    println!("generated      {:>12}", count(expected.generated));
+    say!();
+    say!("generated      {:>12}", count(expected.generated));
     if expected.duplicates > 0 {
-        println!(
+        say!(
             "  duplicates   {:>12} (copies of earlier events)",
             count(expected.duplicates)
         );
     }
-    println!("aggregated     {:>12}", human::signed(totals.aggregated));
+    say!("aggregated     {:>12}", human::signed(totals.aggregated));
     report::print_dead_letters(&totals);
-    println!(
+    say!(
         "produced       {:>12} in {} stream records, {} PutRecords calls, {:.1} s",
         count(producer_stats.delivered),
         count(producer_stats.stream_records),
         count(producer_stats.put_calls),
         (produced_at - started).as_secs_f64()
     );
-    println!(
+    say!(
         "throughput     {:>12} events/s end to end ({:.1} s, generator to committed rollups)",
         human::rate(total as f64 / secs),
         secs
@@ -188,7 +189,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let delivered = pipeline::check_delivery(&producer_stats) == ExitCode::SUCCESS;
     match dashboard {
         Some(d) => d.until_signal().await?,
-        None => println!("to watch it in a browser: inlet demo --serve 127.0.0.1:8081"),
+        None => say!("to watch it in a browser: inlet demo --serve 127.0.0.1:8081"),
     }
     Ok(if exact && delivered {
         ExitCode::SUCCESS

@@ -14,6 +14,8 @@
 //!   `create|describe|delete` for Kafka topics.
 //! - `settings`: the configuration every command runs with (file, environment, flags) and
 //!   `inlet config`; `ops`: the metrics and health endpoint of long-running commands.
+//! - `spool`: `inlet spool inspect|repair`, a producer's spool checked and mended.
+//! - `stdout`: what commands print, ending quietly when the reader goes away.
 
 // A binary: `pub` items are crate-wide by nature.
 #![allow(unreachable_pub)]
@@ -30,6 +32,8 @@ mod pipeline;
 mod replay;
 mod report;
 mod settings;
+mod spool;
+mod stdout;
 mod streams;
 mod warehouse_admin;
 
@@ -91,6 +95,9 @@ enum Command {
     /// Kinesis stream administration: create, describe, split, merge, scale, delete; Kafka
     /// topics: create, describe, delete.
     Streams(streams::StreamsArgs),
+    /// Check a producer's on-disk spool, or cut it at its first damage (moved aside, not
+    /// dropped).
+    Spool(spool::SpoolArgs),
     /// Print the effective configuration (the file, INLET_ variables and flags layered;
     /// secrets redacted) as TOML.
     Config(settings::ConfigArgs),
@@ -111,6 +118,7 @@ impl Command {
             Command::Replay(_) => "replay",
             Command::Bench(_) => "bench",
             Command::Streams(_) => "streams",
+            Command::Spool(_) => "spool",
             Command::Config(_) => "config",
         }
     }
@@ -129,6 +137,7 @@ impl Command {
             Command::Replay(a) => a,
             Command::Bench(a) => a,
             Command::Streams(a) => a,
+            Command::Spool(a) => a,
             Command::Config(a) => a,
         }
     }
@@ -145,7 +154,7 @@ fn main() -> ExitCode {
         }
     };
     if cli.global.print_config || matches!(cli.command, Command::Config(_)) {
-        print!("{}", config.to_redacted_toml());
+        stdout::write(format_args!("{}", config.to_redacted_toml()));
         return ExitCode::SUCCESS;
     }
     let default_level = match cli.command {
@@ -179,12 +188,14 @@ fn main() -> ExitCode {
             Command::Collector(a) => collector::run(a, config).await,
             Command::Replay(a) => replay::run(a, &config).await,
             Command::Streams(a) => streams::run(a).await,
+            Command::Spool(a) => spool::run(a),
             Command::Bench(a) => bench::run(a).await,
             Command::Config(_) => Ok(ExitCode::SUCCESS),
         }
     });
     match result {
         Ok(code) => code,
+        Err(e) if stdout::is_closed_pipe(&e) => ExitCode::from(stdout::CLOSED),
         Err(e) if e.downcast_ref::<inlet_config::ConfigError>().is_some() => {
             eprintln!("error: configuration: {e:#}");
             ExitCode::from(2)

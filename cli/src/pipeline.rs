@@ -3,10 +3,11 @@ use crate::backends::Locations;
 use crate::human::{count, rate};
 use crate::ops;
 use crate::settings::Overrides;
+use crate::stdout::say;
 use crate::{bench_report, report};
 use anyhow::{Result, bail};
-use inlet_config::InletConfig;
 use inlet_config::model::ProducerSection;
+use inlet_config::{ConfigError, InletConfig};
 use inlet_consumer::{GroupWorker, InitialPosition, Worker, WorkerConfig, WorkerError};
 use inlet_generator::{Expected, GeneratorConfig};
 use inlet_ops::Health;
@@ -28,22 +29,41 @@ pub struct GenArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Share of events sent late (6-20 minutes after they happened).
-    #[arg(long, default_value_t = 0.002)]
+    #[arg(long, default_value_t = 0.002, value_parser = share)]
     pub late_share: f64,
     /// Share of invalid or malformed events.
-    #[arg(long, default_value_t = 0.002)]
+    #[arg(long, default_value_t = 0.002, value_parser = share)]
     pub invalid_share: f64,
     /// Mean simulated time between two events, microseconds (event time spans
     /// `events * mean_gap_us`).
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub mean_gap_us: u64,
     /// Share of valid events sent again (same bytes, same event id), as retries would; the
     /// copies count towards --events, and the consumer must drop each as a duplicate.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
     pub duplicate_share: f64,
     /// A copy follows its original by a random delay of simulated time up to this.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub duplicate_max_delay: Duration,
+}
+
+/// A share of events: a number from 0 to 1 (NaN refused).
+fn share(text: &str) -> Result<f64, String> {
+    let v: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not a share from 0 to 1"))
+    }
+}
+
+/// A count that must be at least 1.
+pub fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl GenArgs {
@@ -74,7 +94,7 @@ pub struct ProduceArgs {
     #[command(flatten)]
     pub producer: ProducerArgs,
     /// Send at most this many events per second (default: as fast as the producer takes them).
-    #[arg(long, value_name = "EVENTS_PER_S")]
+    #[arg(long, value_name = "EVENTS_PER_S", value_parser = clap::value_parser!(u64).range(1..))]
     pub rate: Option<u64>,
 }
 
@@ -89,6 +109,16 @@ impl Overrides for ProduceArgs {
 
     fn resolve(&mut self, c: &InletConfig) {
         self.locations.resolve(c);
+    }
+
+    fn refuse_ignored(&self) -> Result<(), ConfigError> {
+        if self.locations.warehouse.is_some() {
+            return Err(ConfigError::key(
+                "--warehouse",
+                "inlet produce writes to the stream only; the warehouse is the consumers'",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -176,12 +206,12 @@ pub async fn produce(args: ProduceArgs, config: &InletConfig) -> Result<ExitCode
     let stats = producer.close().await?;
     let secs = started.elapsed().as_secs_f64();
     if stats.resumed > 0 {
-        println!(
+        say!(
             "resumed {} events an earlier run left in the spool (sent first)",
             count(stats.resumed)
         );
     }
-    println!(
+    say!(
         "produced {} events ({} stream records in {} calls) to {} shards in {:.1} s: {} events/s; failed {}",
         count(stats.delivered),
         count(stats.stream_records),
@@ -191,7 +221,7 @@ pub async fn produce(args: ProduceArgs, config: &InletConfig) -> Result<ExitCode
         rate(stats.delivered as f64 / secs),
         count(stats.failed)
     );
-    println!(
+    say!(
         "expected: {} aggregated + {} dead-lettered = {} generated",
         count(expected.aggregated),
         count(expected.dead_lettered()),
@@ -215,6 +245,13 @@ pub fn check_delivery(stats: &ProducerStats) -> ExitCode {
             count(to_deliver.saturating_sub(stats.delivered)),
             count(to_deliver)
         );
+        if stats.dead_letter_unwritten > 0 {
+            eprintln!(
+                "error: {} of them could not be written to the dead-letter file either (see the log): \
+                 they are lost",
+                count(stats.dead_letter_unwritten)
+            );
+        }
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -3,6 +3,7 @@
 use crate::backends::Locations;
 use crate::human::{self, count};
 use crate::pipeline::wait_for_signal;
+use crate::stdout::say;
 use anyhow::{Context, Result, bail};
 use clap::builder::{NonEmptyStringValueParser, PossibleValue, PossibleValuesParser};
 use indicatif::ProgressBar;
@@ -232,10 +233,10 @@ async fn replay(args: ReplayArgs) -> Result<ExitCode> {
                 .map(|shards| {
                     for s in &shards {
                         if s.resumed {
-                            println!("{}: done by an earlier run", s.shard);
+                            say!("{}: done by an earlier run", s.shard);
                             continue;
                         }
-                        println!(
+                        say!(
                             "{}: {} records, {} rows {}({} zeroed), minutes replaced up to {}{}",
                             s.shard,
                             count(s.records),

@@ -1,6 +1,7 @@
 //! Summaries read from the warehouse.
 use crate::backends::Locations;
 use crate::human::{count, signed};
+use crate::stdout::say;
 use anyhow::Result;
 use inlet_dashboard::compute::{Aggregation, Num, QueryResult};
 use inlet_dashboard::query::{Group, Metric, Query, Resolution};
@@ -22,7 +23,7 @@ pub struct ReportArgs {
 pub async fn run(args: ReportArgs) -> Result<ExitCode> {
     let warehouse = args.locations.existing_warehouse().await?;
     let totals = warehouse.totals().await?;
-    println!("aggregated     {:>12}", signed(totals.aggregated));
+    say!("aggregated     {:>12}", signed(totals.aggregated));
     print_dead_letters(&totals);
     print_accounting(&totals, None);
     print_top(warehouse.as_ref(), args.top).await?;
@@ -30,9 +31,9 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
 }
 
 pub fn print_dead_letters(totals: &Totals) {
-    println!("dead-lettered  {:>12}", signed(totals.dead_lettered()));
+    say!("dead-lettered  {:>12}", signed(totals.dead_lettered()));
     for (kind, field, n) in &totals.dead_letters {
-        println!(
+        say!(
             "    {:<14} {:<36} {:>8}",
             kind.as_str(),
             field.as_deref().unwrap_or("-"),
@@ -45,8 +46,8 @@ pub fn print_dead_letters(totals: &Totals) {
 /// duplicates`; with a verdict on the generator's expectation, also whether every distinct
 /// event generated is aggregated or dead-lettered, and the generator's copies.
 pub fn print_accounting(totals: &Totals, verdict: Option<&Verdict>) {
-    println!("duplicates     {:>12}", signed(totals.duplicates));
-    println!(
+    say!("duplicates     {:>12}", signed(totals.duplicates));
+    say!(
         "accounting     read = aggregated + dead-lettered + duplicates: {} = {} + {} + {}",
         signed(totals.read()),
         signed(totals.aggregated),
@@ -55,7 +56,7 @@ pub fn print_accounting(totals: &Totals, verdict: Option<&Verdict>) {
     );
     let Some(verdict) = verdict else { return };
     let ok = verdict.distinct_holds();
-    println!(
+    say!(
         "exactly once   distinct events generated = aggregated + dead-lettered: {} {} {} + {}  {}",
         signed(verdict.distinct.expected),
         if ok { "=" } else { "≠" },
@@ -63,7 +64,7 @@ pub fn print_accounting(totals: &Totals, verdict: Option<&Verdict>) {
         signed(totals.dead_lettered()),
         if ok { "(holds)" } else { "(BROKEN)" }
     );
-    println!(
+    say!(
         "               duplicates: {} from the generator's copies, {} dropped",
         signed(verdict.duplicates.expected),
         signed(totals.duplicates)
@@ -75,7 +76,7 @@ pub fn print_accounting(totals: &Totals, verdict: Option<&Verdict>) {
 pub fn print_verdict(totals: &Totals, verdict: &Verdict) {
     print_accounting(totals, Some(verdict));
     for d in verdict.wrong_dead_letters() {
-        println!(
+        say!(
             "  dead letters {} {}: expected {}, got {}",
             d.kind,
             d.field.as_deref().unwrap_or("-"),
@@ -84,17 +85,17 @@ pub fn print_verdict(totals: &Totals, verdict: &Verdict) {
         );
     }
     for m in verdict.mismatches.iter().take(5) {
-        println!("  mismatch: {}: {}", m.key, m.detail);
+        say!("  mismatch: {}: {}", m.key, m.detail);
     }
     if !verdict.duplicates_hold() {
-        println!(
+        say!(
             "  duplicates: expected at least {}, got {}",
             signed(verdict.duplicates.expected),
             signed(verdict.duplicates.got)
         );
     }
     let (viewing_rows, game_rows) = verdict.expected_rows;
-    println!(
+    say!(
         "rollups equal the generator's totals exactly: {} ({} viewing rows, {} game rows, {} mismatches)",
         if verdict.rollups_exact() { "yes" } else { "NO" },
         count(viewing_rows as u64),
@@ -278,7 +279,7 @@ pub async fn print_top(warehouse: &dyn Warehouse, n: usize) -> Result<()> {
     by_game.add_games(&games);
     let lines = [TITLES.lines(&titles.finish(), n), GAMES.lines(&by_game.finish(), n)];
     for line in lines.iter().flatten() {
-        println!("{line}");
+        say!("{line}");
     }
     Ok(())
 }

@@ -33,6 +33,10 @@ pub trait Overrides {
     fn apply(&self, config: &mut InletConfig);
     /// Takes the effective locations back (the command reads them from its arguments).
     fn resolve(&mut self, _config: &InletConfig) {}
+    /// Refuses flags the command takes but would ignore.
+    fn refuse_ignored(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
 }
 
 impl Overrides for Locations {
@@ -64,6 +68,7 @@ pub fn effective(global: &GlobalArgs, command: &mut dyn Overrides) -> Result<Inl
     if let Some(format) = global.log_format {
         config.log.format = format;
     }
+    command.refuse_ignored()?;
     command.apply(&mut config);
     config.check()?;
     command.resolve(&config);
@@ -110,5 +115,6 @@ macro_rules! no_settings {
 no_settings!(
     crate::demo::DemoArgs,
     crate::bench::BenchArgs,
-    crate::streams::StreamsArgs
+    crate::streams::StreamsArgs,
+    crate::spool::SpoolArgs
 );

@@ -3,6 +3,7 @@
 //! topic administration (create with N partitions, describe, delete; a topic's partitions are
 //! neither split, merged nor rescaled here).
 use crate::human::{count, signed};
+use crate::stdout::say;
 use anyhow::{Context, Result, bail};
 use inlet_kafka::{KafkaLocation, KafkaStream};
 use inlet_kinesis::{KinesisLocation, KinesisStream};
@@ -77,11 +78,11 @@ pub async fn run(args: StreamsArgs) -> Result<ExitCode> {
                 .create(shards)
                 .await
                 .with_context(|| format!("creating {name}"))?;
-            println!("created {name} with {} shards", count(shards.into()));
+            say!("created {name} with {} shards", count(shards.into()));
         }
         Action::Describe => {
             let d = stream.describe().await.with_context(|| format!("describing {name}"))?;
-            println!(
+            say!(
                 "{}: {}, {} open shards, {} listed, retention {} h",
                 d.name,
                 d.status,
@@ -91,7 +92,7 @@ pub async fn run(args: StreamsArgs) -> Result<ExitCode> {
             );
             for s in &d.shards {
                 let parents = s.parents().iter().map(ShardId::to_string).collect::<Vec<_>>().join("+");
-                println!(
+                say!(
                     "  {} {:6} {:>39}..={:<39} {}",
                     s.id,
                     if s.closed { "closed" } else { "open" },
@@ -110,25 +111,25 @@ pub async fn run(args: StreamsArgs) -> Result<ExitCode> {
                 .split(&ShardId(shard.clone()), at)
                 .await
                 .with_context(|| format!("splitting {shard}"))?;
-            println!("split {shard} into {lo} and {hi}");
+            say!("split {shard} into {lo} and {hi}");
         }
         Action::Merge { shard, adjacent } => {
             let child = stream
                 .merge(&ShardId(shard.clone()), &ShardId(adjacent.clone()))
                 .await
                 .with_context(|| format!("merging {shard} and {adjacent}"))?;
-            println!("merged {shard} and {adjacent} into {child}");
+            say!("merged {shard} and {adjacent} into {child}");
         }
         Action::Scale { shards } => {
             stream
                 .set_shard_count(shards)
                 .await
                 .with_context(|| format!("rescaling {name}"))?;
-            println!("{name} now has {} open shards", count(shards.into()));
+            say!("{name} now has {} open shards", count(shards.into()));
         }
         Action::Delete => {
             stream.delete().await.with_context(|| format!("deleting {name}"))?;
-            println!("deleted {name}");
+            say!("deleted {name}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -152,7 +153,7 @@ async fn kafka(location: KafkaLocation, action: Action) -> Result<ExitCode> {
                 .create(shards as usize)
                 .await
                 .with_context(|| format!("creating topic {topic}"))?;
-            println!("created {topic} with {} partitions", count(shards.into()));
+            say!("created {topic} with {} partitions", count(shards.into()));
         }
         Action::Describe => {
             let d = stream
@@ -163,14 +164,14 @@ async fn kafka(location: KafkaLocation, action: Action) -> Result<ExitCode> {
                 bail!("topic {topic} does not exist (or has no partitions)");
             }
             let records: i64 = d.partitions.iter().map(|p| p.high - p.low).sum();
-            println!(
+            say!(
                 "{}: {} partitions, {} records kept",
                 d.topic,
                 count(d.partitions.len() as u64),
                 signed(records)
             );
             for p in &d.partitions {
-                println!(
+                say!(
                     "  {:14} offsets {:>12}..{:<12} {:>12} records",
                     p.shard.as_str(),
                     p.low,
@@ -187,7 +188,7 @@ async fn kafka(location: KafkaLocation, action: Action) -> Result<ExitCode> {
                 .delete()
                 .await
                 .with_context(|| format!("deleting topic {topic}"))?;
-            println!("deleted {topic}");
+            say!("deleted {topic}");
         }
     }
     Ok(ExitCode::SUCCESS)

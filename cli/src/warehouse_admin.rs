@@ -1,5 +1,6 @@
 //! `inlet warehouse migrate|compact`: operations on a PostgreSQL warehouse.
 use crate::backends::Locations;
+use crate::stdout::say;
 use anyhow::Result;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -30,7 +31,7 @@ pub async fn run(args: WarehouseArgs) -> Result<ExitCode> {
     match args.action {
         Action::Migrate => {
             let applied = args.locations.postgres(false).await?.migrate().await?;
-            println!("migrations applied: {applied:?}");
+            say!("migrations applied: {applied:?}");
         }
         Action::Compact { older_than } => {
             let now_minute = std::time::SystemTime::now()
@@ -40,9 +41,10 @@ pub async fn run(args: WarehouseArgs) -> Result<ExitCode> {
             let before = now_minute - (older_than.as_secs() / 60) as i64;
             let lateness = inlet_rollup::Lateness::default().allowed_ms;
             let done = args.locations.postgres(true).await?.compact(before, lateness).await?;
-            println!(
+            say!(
                 "compacted {} partial rows into {} final rows",
-                done.partials, done.finals
+                done.partials,
+                done.finals
             );
         }
     }

@@ -293,33 +293,9 @@ fn verify_duplicates(stdout: &str) -> (i64, i64) {
     (n[0], n[1])
 }
 
-/// User records in a spool directory not yet settled (`spool.bin` from `spool.offset` on).
+/// User records in a spool directory not yet settled (a record torn by the kill is not one).
 fn spooled_user_records(dir: &Path) -> u64 {
-    let Ok(bin) = std::fs::read(dir.join("spool.bin")) else {
-        return 0;
-    };
-    let offset = std::fs::read(dir.join("spool.offset"))
-        .ok()
-        .and_then(|b| b.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap())))
-        .unwrap_or(0) as usize;
-    let (mut at, mut n) = (offset, 0u64);
-    // Per record: u32 length, then u16 key length, key, u8 flag (+16), u32 user records, data.
-    while at + 4 <= bin.len() {
-        let len = u32::from_le_bytes(bin[at..at + 4].try_into().unwrap()) as usize;
-        let rec = &bin[at + 4..];
-        if rec.len() < len {
-            break; // a record cut off by the kill
-        }
-        let key_len = u16::from_le_bytes(rec[..2].try_into().unwrap()) as usize;
-        let mut p = 2 + key_len;
-        if rec[p] == 1 {
-            p += 16;
-        }
-        p += 1;
-        n += u64::from(u32::from_le_bytes(rec[p..p + 4].try_into().unwrap()));
-        at += 4 + len;
-    }
-    n
+    inlet_producer::spool::inspect(dir).map_or(0, |i| i.pending_user_records)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,7 +386,7 @@ async fn a_producer_killed_during_an_outage_resends_its_spool_and_nothing_counts
     // Every write fails from now on; after 5 s of that, what waits goes to the spool.
     let spool_bin = spool.join("spool.bin");
     wait_for(Duration::from_secs(30), "nothing was spooled", async || {
-        std::fs::metadata(&spool_bin).is_ok_and(|m| m.len() > 0)
+        std::fs::metadata(&spool_bin).is_ok_and(|m| m.len() > inlet_producer::spool::MAGIC.len() as u64)
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;

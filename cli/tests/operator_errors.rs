@@ -1,6 +1,7 @@
 //! What an operator sees when something is wrong, on the real binary with its default
-//! logging: a read-only command on a mistyped data dir, an unknown replay filter, an
-//! unreachable Kafka broker or Kinesis endpoint, a Kinesis stream with no region. Each ends
+//! logging: a read-only command on a mistyped data dir, an unknown replay filter, settings
+//! that would hang or mean something else, an unreachable Kafka broker, Kinesis endpoint or
+//! PostgreSQL, a Kinesis stream with no region, a damaged spool, a closed stdout. Each ends
 //! in one clear error, in bounded time, and changes nothing. No server is needed: nothing
 //! listens on port 1 of loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
@@ -187,4 +188,128 @@ fn an_unreachable_kinesis_endpoint_is_one_error_after_the_connect_timeout() {
     ));
     one_error_line(&out, &["Kinesis endpoint http://127.0.0.1:1 unreachable for 2 s"]);
     assert!(started.elapsed() >= Duration::from_secs(2));
+}
+
+#[test]
+fn settings_that_would_hang_or_mean_something_else_are_refused_naming_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = data_dir(tmp.path());
+    for (args, says) in [
+        (
+            &["produce", "--buffer-bytes", "0"][..],
+            "producer.buffer_bytes: 0 is below the least allowed, 1048576",
+        ),
+        (
+            &["produce", "--buffer-bytes", "100"],
+            "producer.buffer_bytes: 100 is below",
+        ),
+        (
+            &["produce", "--max-in-flight", "0"],
+            "producer.max_in_flight: 0 is below",
+        ),
+        (
+            &["produce", "--record-ttl", "0s"],
+            "producer.record_ttl: must be longer than 0",
+        ),
+        (&["produce", "--shards", "0"], "stream.shards: 0 is below"),
+        (&["produce", "--late-share", "2"], "--late-share"),
+        (&["produce", "--late-share", "NaN"], "NaN is not a share from 0 to 1"),
+        (&["produce", "--duplicate-share=-0.1"], "--duplicate-share"),
+        (&["produce", "--rate", "0"], "--rate"),
+        (
+            &["produce", "--warehouse", "foo://x"],
+            "--warehouse: inlet produce writes to the stream only",
+        ),
+        (
+            &["consume", "--failover", "0s"],
+            "consumer.failover: must be at least 1s",
+        ),
+        (&["demo", "--workers", "0"], "--workers"),
+        (&["demo", "--shards", "0"], "--shards"),
+    ] {
+        let out = run(inlet(&[args, &["--data-dir", &dir]].concat()));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: no {says:?} in: {err}");
+        assert!(!Path::new(&dir).exists(), "{args:?} created {dir}");
+    }
+    // A scheme the command takes, with no file: named as that, not as another scheme.
+    let out = run(inlet(&["produce", "--events", "1", "--stream", "embedded://"]));
+    one_error_line(&out, &["\"embedded://\" names no file: write embedded:///path/to/file"]);
+}
+
+#[test]
+fn an_unreachable_postgres_at_start_up_fails_in_seconds_with_the_cause() {
+    for (url, says) in [
+        ("postgres://inlet@no-such-host.invalid:5432/x", "no-such-host.invalid"),
+        ("postgres://inlet@127.0.0.1:1/x", "127.0.0.1:1"),
+    ] {
+        let started = Instant::now();
+        let out = run(inlet(&["report", "--warehouse", url]));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(says), "{url}: no {says:?} in: {err}");
+        // The start-up budget is 10 s (a restart mid-run keeps its 60 s).
+        assert!(
+            started.elapsed() < Duration::from_secs(25),
+            "{url}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn a_damaged_spool_is_shown_and_repaired_by_moving_the_damage_aside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let mut bytes = inlet_producer::spool::MAGIC.to_vec();
+    bytes.extend_from_slice(&[0xAB; 40]);
+    std::fs::write(spool.join("spool.bin"), &bytes).unwrap();
+    let spool_arg = spool.display().to_string();
+
+    let out = run(inlet(&["spool", "inspect", &spool_arg]));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(text.contains("corrupt at byte 8: a record length of"), "{text}");
+
+    // A producer refuses to start on it, saying what to do.
+    let out = run(inlet(&[
+        "produce",
+        "--events",
+        "10",
+        "--data-dir",
+        &tmp.path().join("d").display().to_string(),
+        "--spool",
+        &spool_arg,
+    ]));
+    one_error_line(&out, &["corrupt at byte 8", "inlet spool repair"]);
+
+    let out = run(inlet(&["spool", "repair", &spool_arg]));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert_eq!(std::fs::read(spool.join("spool.bin.damaged-8")).unwrap(), [0xAB; 40]);
+    let out = run(inlet(&["spool", "inspect", &spool_arg]));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d").display().to_string();
+    let demo = run(inlet(&["demo", "--events", "2000", "--data-dir", &dir]));
+    assert!(demo.status.success(), "{}", stderr(&demo));
+    // As `inlet report | head -0`: the reader is gone before the first line.
+    for args in [
+        &["report", "--data-dir", &dir][..],
+        &["replay", "ndjson", "--data-dir", &dir],
+        &["config"],
+    ] {
+        let mut child = inlet(args).spawn().unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
 }

@@ -76,11 +76,18 @@ impl Shared {
     }
 }
 
-/// Whether an error is worth a retry (another process held the lock too long).
+/// Whether an error is worth a retry: another process held the lock too long, or a local
+/// fault that can pass (a full disk gets room, an I/O error was the device's moment). Those
+/// are backpressure, like a stream's throttling, not a reason to give records up.
 pub fn is_retryable(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        Some(
+            rusqlite::ErrorCode::DatabaseBusy
+                | rusqlite::ErrorCode::DatabaseLocked
+                | rusqlite::ErrorCode::DiskFull
+                | rusqlite::ErrorCode::SystemIoFailure
+        )
     )
 }
 
@@ -97,4 +104,34 @@ pub(crate) fn key_bytes(k: u128) -> [u8; 16] {
 /// Inverse of [`key_bytes`]; `None` for a blob of the wrong length.
 pub(crate) fn key_from_bytes(b: &[u8]) -> Option<u128> {
     Some(u128::from_be_bytes(b.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::ffi;
+
+    fn failure(code: std::ffi::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn a_full_disk_and_io_errors_are_backpressure_and_a_bad_file_is_not() {
+        for code in [
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_BUSY,
+            ffi::SQLITE_LOCKED,
+        ] {
+            assert!(is_retryable(&failure(code)), "{code}");
+        }
+        for code in [
+            ffi::SQLITE_CORRUPT,
+            ffi::SQLITE_NOTADB,
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_CONSTRAINT,
+        ] {
+            assert!(!is_retryable(&failure(code)), "{code}");
+        }
+    }
 }

@@ -15,17 +15,23 @@ pub struct PgConfig {
     pub pool_size: usize,
     /// How long an operation keeps retrying transient faults before it gives up.
     pub retry_for: Duration,
+    /// How long opening the warehouse tries to make its first connection. Shorter than
+    /// `retry_for` on purpose: a host that does not resolve or refuses at start-up is a
+    /// mistake to report in seconds, while a restart mid-run is worth riding out.
+    pub connect_for: Duration,
     /// Apply migrations at open.
     pub migrate: bool,
 }
 
 impl PgConfig {
-    /// Defaults for `url`: 4 connections, retries for 60 s, migrate at open.
+    /// Defaults for `url`: 4 connections, retries for 60 s (10 s for the first connection),
+    /// migrate at open.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             pool_size: 4,
             retry_for: Duration::from_secs(60),
+            connect_for: Duration::from_secs(10),
             migrate: true,
         }
     }

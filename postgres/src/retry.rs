@@ -113,6 +113,20 @@ impl PgWarehouse {
         F: Fn(Pool) -> Fut,
         Fut: std::future::Future<Output = Result<T, Attempt>>,
     {
+        self.run_for(operation, self.config.retry_for, op).await
+    }
+
+    /// [`PgWarehouse::run`], retrying transient faults for `budget`.
+    pub(crate) async fn run_for<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        budget: Duration,
+        op: F,
+    ) -> Result<T, WarehouseError>
+    where
+        F: Fn(Pool) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Attempt>>,
+    {
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
@@ -120,7 +134,7 @@ impl PgWarehouse {
             let result = op(self.pool.clone()).await;
             match result {
                 Ok(v) => return Ok(v),
-                Err(e) if e.transient() && started.elapsed() < self.config.retry_for => {
+                Err(e) if e.transient() && started.elapsed() < budget => {
                     tracing::warn!(operation, attempt, error = %DisplayAttempt(&e), "transient database fault; retrying");
                     tokio::time::sleep(backoff(attempt)).await;
                 }

@@ -28,6 +28,9 @@ impl std::fmt::Debug for PgWarehouse {
     }
 }
 
+/// Each connection attempt's limit unless the URL sets `connect_timeout`.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl PgWarehouse {
     /// Connects (lazily: the pool opens connections on demand) and, if configured, applies
     /// the migrations, retrying while the server is starting.
@@ -37,8 +40,14 @@ impl PgWarehouse {
             .tls
             .connector()
             .map_err(|e| database("read TLS settings", false, Box::new(e)))?;
+        let mut pg = url.pg;
+        if pg.get_connect_timeout().is_none() {
+            // A host that does not answer would otherwise hold each attempt for the OS's
+            // TCP timeout (minutes).
+            pg.connect_timeout(CONNECT_TIMEOUT);
+        }
         let manager = Manager::from_config(
-            url.pg,
+            pg,
             tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -49,6 +58,11 @@ impl PgWarehouse {
             .build()
             .map_err(|e| database("build pool", false, Box::new(e)))?;
         let warehouse = Self { pool, config };
+        warehouse
+            .run_for("connect", warehouse.config.connect_for, |pool| async move {
+                connect(&pool).await.map(drop)
+            })
+            .await?;
         if warehouse.config.migrate {
             warehouse.migrate().await?;
         }

@@ -39,7 +39,7 @@ mod probe;
 pub mod producer;
 mod protocol;
 pub mod shard_map;
-mod spool;
+pub mod spool;
 mod spool_driver;
 mod stats;
 mod task;

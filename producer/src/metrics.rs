@@ -42,4 +42,7 @@ inlet_metric_catalog::catalog! {
     counter UNANSWERED_CALLS_TOTAL = "inlet_producer_unanswered_calls_total";
     /// Stream records written to the on-disk spool.
     counter SPOOLED_TOTAL = "inlet_producer_spooled_total";
+    /// User records given up on that the dead-letter file could not take either (a full
+    /// disk): only this count is left of them.
+    counter DEAD_LETTER_UNWRITTEN_TOTAL = "inlet_producer_dead_letter_unwritten_total";
 }

@@ -15,6 +15,9 @@ pub struct ProducerStats {
     pub delivered: u64,
     /// User records given up on.
     pub failed: u64,
+    /// Of `failed`, user records the dead-letter file could not take either (a full disk):
+    /// only this count is left of them.
+    pub dead_letter_unwritten: u64,
     /// Stream records written (aggregates count once).
     pub stream_records: u64,
     /// PutRecords calls made.
@@ -40,6 +43,8 @@ pub(crate) struct Counters {
     pub(crate) delivered: AtomicU64,
     /// User records given up on.
     pub(crate) failed: AtomicU64,
+    /// Of those, user records the dead-letter file could not take.
+    pub(crate) dead_letter_unwritten: AtomicU64,
     /// Stream records written.
     pub(crate) stream_records: AtomicU64,
     /// `PutRecords` calls made.
@@ -64,6 +69,7 @@ impl Counters {
             resumed: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            dead_letter_unwritten: AtomicU64::new(0),
             stream_records: AtomicU64::new(0),
             put_calls: AtomicU64::new(0),
             retries: AtomicU64::new(0),
@@ -80,6 +86,7 @@ impl Counters {
             resumed: self.resumed.load(Relaxed),
             delivered: self.delivered.load(Relaxed),
             failed: self.failed.load(Relaxed),
+            dead_letter_unwritten: self.dead_letter_unwritten.load(Relaxed),
             stream_records: self.stream_records.load(Relaxed),
             put_calls: self.put_calls.load(Relaxed),
             retries: self.retries.load(Relaxed),

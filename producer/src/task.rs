@@ -422,8 +422,17 @@ impl Task {
         if let Some(file) = self.dead_letters.as_mut()
             && let Err(e) = file.write(&ready, code, message, reason)
         {
-            // The records are still counted as failed and returned to confirmed senders.
-            tracing::error!(error = %e, "writing the producer's dead-letter file failed");
+            // Still failed and returned to confirmed senders as such, and counted apart: an
+            // operator must see that nothing but the count is left of them.
+            tracing::error!(
+                error = %e,
+                user_records = ready.user_records,
+                "writing the producer's dead-letter file failed: these records are lost"
+            );
+            self.counters
+                .dead_letter_unwritten
+                .fetch_add(u64::from(ready.user_records), Relaxed);
+            metrics::counter!(m::DEAD_LETTER_UNWRITTEN_TOTAL).increment(u64::from(ready.user_records));
         }
         self.capacity.add_permits(ready.permits);
         self.spool_settled(&ready);

@@ -110,7 +110,11 @@ async fn an_outage_goes_to_disk_and_is_written_in_order_when_the_stream_is_back(
     assert_eq!((stats.delivered, stats.failed), (n as u64, 0), "{stats:?}");
     assert!(stats.spooled > 0);
     assert_eq!(read_back(&s).await, expected(n), "every event once, each key in order");
-    assert_eq!(std::fs::metadata(spool_dir.path().join("spool.bin")).unwrap().len(), 0);
+    assert_eq!(
+        std::fs::read(spool_dir.path().join("spool.bin")).unwrap(),
+        inlet_producer::spool::MAGIC,
+        "emptied to its header"
+    );
 }
 
 #[test]

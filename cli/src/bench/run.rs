@@ -7,6 +7,7 @@ use super::summary::{ProcFigures, Summary, redact};
 use crate::backends::Locations;
 use crate::bench_report::{self, Report};
 use crate::human::count;
+use crate::stdout::say;
 use anyhow::{Context, Result, bail};
 use inlet_seams::{LeaseStore, LeasedWarehouse, Warehouse};
 use std::path::{Path, PathBuf};
@@ -21,16 +22,16 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1_000_000)]
     pub events: u64,
     /// Consumer workers, one process each.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = crate::pipeline::at_least_one)]
     pub workers: usize,
     /// Shards of the stream, if it has to be created.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub shards: u32,
     /// Seed of the workload.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Events per second to send (default: as fast as the producer takes them).
-    #[arg(long, value_name = "EVENTS_PER_S")]
+    #[arg(long, value_name = "EVENTS_PER_S", value_parser = clap::value_parser!(u64).range(1..))]
     pub rate: Option<u64>,
     /// Stream URL (default: `embedded://<data-dir>/stream.db`), e.g. `kinesis://S?…` or
     /// `kafka://HOST:PORT/TOPIC?group=G`: a new, empty stream or topic.
@@ -108,7 +109,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         exact,
     };
     if args.json {
-        println!("{}", summary.json(&verify_text)?);
+        say!("{}", summary.json(&verify_text)?);
     } else {
         summary.print(&verify_text);
     }
@@ -136,7 +137,7 @@ fn data_dir(given: Option<&Path>) -> Result<(PathBuf, Option<TempDir>)> {
 }
 
 fn print_header(args: &BenchArgs, shards: usize, stream_url: &str, warehouse_url: &str) {
-    println!(
+    say!(
         "inlet bench: {} events, {shards} shards, 1 producer process, {} consumer worker process{}{}",
         count(args.events),
         args.workers,
@@ -145,8 +146,8 @@ fn print_header(args: &BenchArgs, shards: usize, stream_url: &str, warehouse_url
             .map(|r| format!(", sent at {} events/s", count(r)))
             .unwrap_or_default()
     );
-    println!("stream     {}", redact(stream_url));
-    println!("warehouse  {}", redact(warehouse_url));
+    say!("stream     {}", redact(stream_url));
+    say!("warehouse  {}", redact(warehouse_url));
 }
 
 /// How the bench starts `inlet` subcommands: this executable, on the bench's data directory,

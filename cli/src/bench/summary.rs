@@ -1,6 +1,7 @@
 //! What `inlet bench` found: printed as a table, or as one JSON object (`--json`).
 use super::latency::{LATENCY_STEP, Timing, quantile};
 use crate::human::{count, rate};
+use crate::stdout::say;
 use anyhow::{Context, Result};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -45,20 +46,20 @@ impl Summary {
         let wall_s = self.timing.wall_s;
         let latency = &self.timing.latency;
         let q = |p: f64| quantile(latency, p).map_or("-".into(), count);
-        println!();
-        println!(
+        say!();
+        say!(
             "events       {} in {:.2} s (first event sent → last rollup committed; the last was sent at {:.2} s)",
             count(self.events),
             wall_s,
             self.timing.sent_s
         );
-        println!(
+        say!(
             "throughput   {} events/s, {:.1} MB/s of event payload (mean {:.0} bytes)",
             rate(events / wall_s),
             self.payload_bytes as f64 / 1e6 / wall_s,
             self.payload_bytes as f64 / events
         );
-        println!(
+        say!(
             "latency      p50 {} ms, p99 {} ms, max {} ms (event sent → its rollup committed, every {}th event; \
              exact for first-in first-out, an approximation across shards)",
             q(0.5),
@@ -66,12 +67,12 @@ impl Summary {
             latency.last().map_or("-".into(), |m| count(*m)),
             count(LATENCY_STEP)
         );
-        println!();
+        say!();
         self.print_processes();
-        println!();
+        say!();
         print!("{verify}");
         if !self.exact {
-            println!("the rollups are NOT exact (see above)");
+            say!("the rollups are NOT exact (see above)");
         }
     }
 
@@ -79,9 +80,15 @@ impl Summary {
     fn print_processes(&self) {
         let wall_s = self.timing.wall_s;
         let per_million = |cpu: f64| cpu / self.events as f64 * 1e6;
-        println!(
+        say!(
             "{:<10} {:>8} {:>10} {:>10} {:>15} {:>10} {:>14}",
-            "process", "pid", "CPU user", "CPU sys", "CPU s/M events", "CPU/wall", "peak RSS"
+            "process",
+            "pid",
+            "CPU user",
+            "CPU sys",
+            "CPU s/M events",
+            "CPU/wall",
+            "peak RSS"
         );
         let mut all = 0.0;
         for f in &self.figures {
@@ -98,12 +105,13 @@ impl Summary {
                 None => ("-".into(), "-".into(), "-".into(), "-".into()),
             };
             let rss = f.peak_rss_bytes.map_or("-".into(), |b| format!("{:.1} MiB", mib(b)));
-            println!(
+            say!(
                 "{:<10} {:>8} {user:>10} {sys:>10} {per_m:>15} {share:>10} {rss:>14}",
-                f.name, f.pid
+                f.name,
+                f.pid
             );
         }
-        println!(
+        say!(
             "{:<10} {:>8} {:>10} {:>10} {:>15.2} {:>10.2}",
             "all",
             "",
