@@ -216,7 +216,8 @@ impl GroupWorker {
                 outcome => {
                     match outcome {
                         Ok(Exit::Failed(e)) => {
-                            tracing::warn!(shard = %shard, error = %e, "shard task failed; restarting from its last commit")
+                            tracing::warn!(shard = %shard, error = %e, "shard task failed; restarting from its last commit");
+                            self.shared.stats.shard_failed(&shard, &e);
                         }
                         Err(e) => {
                             tracing::error!(shard = %shard, error = %e, "shard task panicked; restarting from its last commit")

@@ -20,6 +20,9 @@ inlet_metric_catalog::catalog! {
     gauge MILLIS_BEHIND_LATEST = "inlet_consumer_millis_behind_latest";
     /// Leases held by this worker.
     gauge LEASES_HELD = "inlet_consumer_leases_held";
+    /// Shards whose task failed and has not committed since (restarting from the last
+    /// commit); one failing again and again cannot be read (`/readyz` names it).
+    gauge SHARDS_FAILING = "inlet_consumer_shards_failing";
     /// Leases taken (label `how`: free (never held or released), expired (its holder stopped
     /// renewing), stolen (from a live worker, to balance)).
     counter LEASES_TAKEN_TOTAL = "inlet_consumer_leases_taken_total";

@@ -233,6 +233,7 @@ async fn commit(
                 metrics::counter!(m::DUPLICATES_TOTAL).increment(counts.duplicates);
             }
             shared.stats.add_commit(&counts);
+            shared.stats.shard_committed(&token.shard);
             tracing::debug!(
                 shard = %token.shard,
                 aggregated = counts.aggregated,

@@ -1,7 +1,14 @@
 //! Counters of what a worker has committed, and where its leases stand: for progress
 //! reports and the readiness probe.
-use inlet_seams::DeadLetterKind;
+use crate::metrics as m;
+use inlet_seams::{DeadLetterKind, ShardId};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
+
+/// Failures in a row after which a shard counts as one that cannot be read: the worker is not
+/// ready, and says which shard and why. Fewer are the restarts a passing fault causes.
+pub const STUCK_AFTER: u32 = 3;
 
 /// Committed counts, shared between a worker's shard tasks and whoever reports progress.
 #[derive(Debug, Default)]
@@ -19,6 +26,8 @@ pub struct ConsumerStats {
     /// The largest lag behind the stream's newest record any shard reported since the last
     /// [`ConsumerStats::take_max_lag_ms`].
     max_lag_ms: AtomicU64,
+    /// Shards whose task failed without a commit since: failures in a row and the last error.
+    failing: Mutex<BTreeMap<ShardId, (u32, String)>>,
 }
 
 /// A copy of [`ConsumerStats`].
@@ -60,6 +69,37 @@ impl ConsumerStats {
             .store(u64::try_from(now_ms).unwrap_or(0) + 1, Relaxed);
     }
 
+    /// `shard`'s task failed with `error` (it restarts from its last commit).
+    pub(crate) fn shard_failed(&self, shard: &ShardId, error: &str) {
+        let mut failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = failing.entry(shard.clone()).or_insert((0, String::new()));
+        entry.0 += 1;
+        entry.1 = error.to_owned();
+        if entry.0 == STUCK_AFTER {
+            tracing::error!(
+                shard = %shard,
+                failures = entry.0,
+                error,
+                "shard cannot be read: its task failed {STUCK_AFTER} times in a row; the worker reports not ready"
+            );
+        }
+        metrics::gauge!(m::SHARDS_FAILING).set(failing.len() as f64);
+    }
+
+    /// `shard` committed: whatever failed before has passed.
+    pub(crate) fn shard_committed(&self, shard: &ShardId) {
+        let mut failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        if failing.remove(shard).is_some() {
+            metrics::gauge!(m::SHARDS_FAILING).set(failing.len() as f64);
+        }
+    }
+
+    /// Shards failing now: failures in a row and the last error.
+    pub fn failing_shards(&self) -> Vec<(ShardId, u32, String)> {
+        let failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        failing.iter().map(|(s, (n, e))| (s.clone(), *n, e.clone())).collect()
+    }
+
     /// A shard's reader is `ms` behind the newest record.
     pub fn lag(&self, ms: u64) {
         self.max_lag_ms.fetch_max(ms, Relaxed);
@@ -88,6 +128,11 @@ impl ConsumerStats {
         }
         if self.leases_held() == 0 && self.settled.load(Relaxed) == 0 {
             return Err("taking leases".into());
+        }
+        if let Some((shard, n, error)) = self.failing_shards().into_iter().find(|(_, n, _)| *n >= STUCK_AFTER) {
+            return Err(format!(
+                "shard {shard} cannot be read: {n} failures in a row, the last: {error}"
+            ));
         }
         Ok(())
     }
@@ -124,6 +169,32 @@ mod tests {
         assert!(s.readiness(12_001, failover).is_err(), "stale");
         s.round_ok(13_000, 0, true);
         assert_eq!(s.readiness(13_000, failover), Ok(()), "more workers than shards");
+    }
+
+    #[test]
+    fn a_shard_failing_again_and_again_makes_the_worker_not_ready_until_it_commits() {
+        let s = ConsumerStats::default();
+        let failover = Duration::from_secs(10);
+        s.round_ok(1_000, 2, true);
+        let shard = ShardId("shardId-000000000003".into());
+        for _ in 1..STUCK_AFTER {
+            s.shard_failed(&shard, "corrupt page");
+        }
+        assert_eq!(
+            s.readiness(1_000, failover),
+            Ok(()),
+            "a passing fault restarts the task"
+        );
+        s.shard_failed(&shard, "corrupt page at seq 42");
+        let why = s.readiness(1_000, failover).unwrap_err();
+        assert!(
+            why.contains("shardId-000000000003") && why.contains("3 failures in a row"),
+            "{why}"
+        );
+        assert!(why.contains("corrupt page at seq 42"), "{why}");
+        s.shard_committed(&shard);
+        assert_eq!(s.readiness(1_000, failover), Ok(()));
+        assert!(s.failing_shards().is_empty());
     }
 
     #[test]

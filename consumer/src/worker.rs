@@ -108,6 +108,7 @@ impl Worker {
         tracing::info!(worker = %me, "worker started");
         // A series a dashboard charts from the start, before any lease is lost.
         metrics::counter!(m::LEASES_LOST_TOTAL).increment(0);
+        metrics::gauge!(m::SHARDS_FAILING).set(0.0);
         loop {
             match self.round(&mut state).await {
                 Ok(settled) => {
@@ -162,6 +163,7 @@ impl Worker {
                 let reason = match r.task.await {
                     Ok(Exit::Failed(e)) => {
                         tracing::warn!(shard = %shard, error = %e, "shard task failed; restarting from its last commit");
+                        self.shared.stats.shard_failed(&shard, &e);
                         ReleaseReason::Failed
                     }
                     Ok(Exit::LeaseLost) => {
