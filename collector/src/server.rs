@@ -96,7 +96,7 @@ impl Collector {
         let upkeep = state
             .exporter
             .clone()
-            .map(|h| tokio::spawn(upkeep(h, shutdown.clone())));
+            .map(|h| tokio::spawn(h.upkeep_until(shutdown.clone())));
         let router = routes::router(Arc::clone(&state));
         loop {
             let slot = tokio::select! {
@@ -205,16 +205,5 @@ async fn serve_connection(
     if let Err(e) = result {
         // Clients that vanish, send garbage or are too slow: not the server's problem.
         tracing::debug!(error = %e, "connection ended with an error");
-    }
-}
-
-/// Keeps the Prometheus histograms from growing without bound.
-async fn upkeep(exporter: Exporter, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => exporter.upkeep(),
-        }
     }
 }

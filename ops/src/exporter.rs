@@ -124,6 +124,17 @@ impl Exporter {
         self.handle.run_upkeep();
     }
 
+    /// Runs [`Exporter::upkeep`] every 5 s until `shutdown`.
+    pub async fn upkeep_until(self, shutdown: tokio_util::sync::CancellationToken) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => self.upkeep(),
+            }
+        }
+    }
+
     /// The underlying handle (the collector renders it on its own port too).
     pub fn handle(&self) -> &PrometheusHandle {
         &self.handle

@@ -8,7 +8,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::net::SocketAddr;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -82,7 +81,7 @@ impl OpsServer {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServeError> {
         let Ops { exporter, health } = self.ops;
         if let Some(e) = exporter.clone() {
-            tokio::spawn(upkeep(e, shutdown.clone()));
+            tokio::spawn(e.upkeep_until(shutdown.clone()));
         }
         let app = routes(exporter, health);
         let addr = self.addr;
@@ -90,15 +89,5 @@ impl OpsServer {
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
             .map_err(|source| ServeError { addr, source })
-    }
-}
-
-async fn upkeep(exporter: Exporter, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => exporter.upkeep(),
-        }
     }
 }
