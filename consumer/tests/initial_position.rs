@@ -23,25 +23,6 @@ const EVENTS: u64 = 3_000;
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Sends a workload of `EVENTS` events generated from `seed` through a producer on `stream`.
-async fn produce<W: StreamWriter + 'static>(stream: &Arc<W>, seed: u64) -> Expected {
-    let map = ShardMap::new(&stream.open_shards().await.unwrap()).unwrap();
-    let producer = Producer::start(stream.clone(), ProducerConfig::default())
-        .await
-        .unwrap();
-    let cfg = GeneratorConfig {
-        events: EVENTS,
-        seed,
-        late_share: 0.01,
-        invalid_share: 0.01,
-        ..Default::default()
-    };
-    let expected = inlet_workload::send_workload(&producer, &map, &cfg).await.unwrap();
-    let stats = producer.close().await.unwrap();
-    assert_eq!((stats.delivered, stats.failed), (EVENTS, 0));
-    expected
-}
-
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
@@ -157,9 +138,9 @@ async fn embedded_stream(dir: &tempfile::TempDir) -> Arc<EmbeddedStream> {
 async fn latest_aggregates_only_what_was_produced_after_the_worker_started() {
     let dir = tempfile::tempdir().unwrap();
     let stream = embedded_stream(&dir).await;
-    produce(&stream, 1).await;
+    common::produce(&stream, EVENTS, 1).await;
     let run = start(&stream, InitialPosition::Latest, |_| {}).await;
-    let after = produce(&stream, 2).await;
+    let after = common::produce(&stream, EVENTS, 2).await;
     run.finish_with(&after).await;
 }
 
@@ -167,9 +148,9 @@ async fn latest_aggregates_only_what_was_produced_after_the_worker_started() {
 async fn at_timestamp_aggregates_exactly_what_was_produced_from_then_on() {
     let dir = tempfile::tempdir().unwrap();
     let stream = embedded_stream(&dir).await;
-    produce(&stream, 1).await;
+    common::produce(&stream, EVENTS, 1).await;
     let t = noted_time().await;
-    let after = produce(&stream, 2).await;
+    let after = common::produce(&stream, EVENTS, 2).await;
     let run = start(&stream, InitialPosition::AtTimestamp(t), |_| {}).await;
     run.finish_with(&after).await;
 }
@@ -208,7 +189,7 @@ async fn a_shard_started_at_latest_commits_its_first_read_at_once() {
         cfg.commit_every_records = u64::MAX;
     })
     .await;
-    produce(&stream, 4).await;
+    common::produce(&stream, EVENTS, 4).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let leases = run.warehouse.list().await.unwrap();
@@ -233,9 +214,9 @@ async fn the_group_worker_starts_at_the_timestamp_on_the_broker() {
     let bootstrap = inlet_kafka::testing::bootstrap();
     let location = inlet_kafka::testing::location(&bootstrap, "initial-position");
     let stream = Arc::new(inlet_kafka::testing::topic_on(location, SHARDS as usize).await);
-    produce(&stream, 1).await;
+    common::produce(&stream, EVENTS, 1).await;
     let t = noted_time().await;
-    let after = produce(&stream, 2).await;
+    let after = common::produce(&stream, EVENTS, 2).await;
 
     let dir = tempfile::tempdir().unwrap();
     let warehouse = Arc::new(EmbeddedWarehouse::open(&dir.path().join("w.db")).await.unwrap());

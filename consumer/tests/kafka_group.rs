@@ -12,11 +12,9 @@ mod common;
 
 use inlet_consumer::{GroupWorker, WorkerConfig};
 use inlet_embedded::EmbeddedWarehouse;
-use inlet_generator::{Expected, GeneratorConfig};
 use inlet_kafka::testing::unique_name;
 use inlet_kafka::{KafkaLocation, KafkaStream};
-use inlet_producer::{Producer, ProducerConfig, ShardMap};
-use inlet_seams::{LeaseStore, StreamWriter, Warehouse};
+use inlet_seams::{LeaseStore, Warehouse};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -27,24 +25,6 @@ use tokio_util::sync::CancellationToken;
 
 const PARTITIONS: i32 = 4;
 const EVENTS: u64 = 10_000;
-
-async fn produce(stream: &Arc<KafkaStream>) -> Expected {
-    let map = ShardMap::new(&stream.open_shards().await.unwrap()).unwrap();
-    let producer = Producer::start(stream.clone(), ProducerConfig::default())
-        .await
-        .unwrap();
-    let cfg = GeneratorConfig {
-        events: EVENTS,
-        seed: 41,
-        late_share: 0.01,
-        invalid_share: 0.01,
-        ..Default::default()
-    };
-    let expected = inlet_workload::send_workload(&producer, &map, &cfg).await.unwrap();
-    let stats = producer.close().await.unwrap();
-    assert_eq!((stats.delivered, stats.failed), (EVENTS, 0));
-    expected
-}
 
 fn group_worker(stream: &Arc<KafkaStream>, warehouse: Arc<EmbeddedWarehouse>, id: &str) -> GroupWorker {
     let member = stream.join_group(id).unwrap();
@@ -112,7 +92,7 @@ async fn broker_errors_on_fetch_commit_and_heartbeat_change_nothing_in_the_rollu
         ..KafkaLocation::new(mock.bootstrap_servers(), topic.clone())
     };
     let stream = Arc::new(KafkaStream::connect(location.clone()).unwrap());
-    let expected = produce(&stream).await;
+    let expected = common::produce(&stream, EVENTS, 41).await;
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("warehouse.db");
@@ -158,7 +138,7 @@ async fn a_member_hands_its_partitions_over_on_the_real_broker_and_lag_tools_see
     let bootstrap = inlet_kafka::testing::bootstrap();
     let location = inlet_kafka::testing::location(&bootstrap, "handover");
     let stream = Arc::new(inlet_kafka::testing::topic_on(location.clone(), PARTITIONS as usize).await);
-    let expected = produce(&stream).await;
+    let expected = common::produce(&stream, EVENTS, 41).await;
     let dir = tempfile::tempdir().unwrap();
     let warehouse = Arc::new(EmbeddedWarehouse::open(&dir.path().join("warehouse.db")).await.unwrap());
 

@@ -1,11 +1,12 @@
 //! Workers in one process on the embedded backends: exact totals with several workers, and
 //! a replay of the same records into a fresh warehouse gives bit-identical rows.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+mod common;
+
 use inlet_consumer::{Worker, WorkerConfig};
 use inlet_embedded::{EmbeddedStream, EmbeddedWarehouse};
-use inlet_generator::{Expected, GeneratorConfig};
-use inlet_producer::{Producer, ProducerConfig, ShardMap};
-use inlet_seams::{StreamWriter, Warehouse};
+use inlet_seams::Warehouse;
 use inlet_workload::Verdict;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,24 +14,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const SHARDS: u32 = 5;
-
-async fn produce(stream: &Arc<EmbeddedStream>, events: u64, seed: u64) -> Expected {
-    let map = ShardMap::new(&stream.open_shards().await.unwrap()).unwrap();
-    let producer = Producer::start(stream.clone(), ProducerConfig::default())
-        .await
-        .unwrap();
-    let cfg = GeneratorConfig {
-        events,
-        seed,
-        late_share: 0.01,
-        invalid_share: 0.01,
-        ..Default::default()
-    };
-    let expected = inlet_workload::send_workload(&producer, &map, &cfg).await.unwrap();
-    let stats = producer.close().await.unwrap();
-    assert_eq!((stats.delivered, stats.failed), (events, 0));
-    expected
-}
 
 /// Runs `workers` workers until the warehouse has handled `events`, then stops them.
 async fn consume(
@@ -65,7 +48,7 @@ async fn three_workers_reach_exact_totals() {
             .await
             .unwrap(),
     );
-    let expected = produce(&stream, 60_000, 3).await;
+    let expected = common::produce(&stream, 60_000, 3).await;
     let w = consume(&stream, &dir.path().join("w.db"), 3, 60_000).await;
     assert!(expected.dead.keys().any(|k| k.0 == "late") && expected.dead.keys().any(|k| k.0 == "invalid"));
     let verdict = Verdict::new(
@@ -87,7 +70,7 @@ async fn replaying_the_same_records_gives_identical_rows() {
             .await
             .unwrap(),
     );
-    produce(&stream, 30_000, 9).await;
+    common::produce(&stream, 30_000, 9).await;
     // Different worker counts, so different lease assignments and commit points.
     let a = consume(&stream, &dir.path().join("a.db"), 1, 30_000).await;
     let b = consume(&stream, &dir.path().join("b.db"), 2, 30_000).await;
