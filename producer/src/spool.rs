@@ -175,8 +175,7 @@ fn scan(path: &Path, from: u64) -> io::Result<Scan> {
         }
         let mut frame = [0u8; FRAME as usize];
         file.read_exact(&mut frame)?;
-        let len = u64::from(u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]));
-        let crc = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        let (len, crc) = parse_frame(frame);
         if len > MAX_RECORD {
             break Some(corrupt(format!(
                 "a record length of {len} bytes (at most {MAX_RECORD})"
@@ -203,6 +202,15 @@ fn scan(path: &Path, from: u64) -> io::Result<Scan> {
         end: at,
         damage,
     })
+}
+
+/// A record's frame: its length and its CRC-32.
+fn parse_frame(frame: [u8; FRAME as usize]) -> (u64, u32) {
+    let [l0, l1, l2, l3, c0, c1, c2, c3] = frame;
+    (
+        u64::from(u32::from_le_bytes([l0, l1, l2, l3])),
+        u32::from_le_bytes([c0, c1, c2, c3]),
+    )
 }
 
 fn read_settled(dir: &Path) -> u64 {
@@ -408,9 +416,8 @@ impl Spool {
         while self.read < self.written && (out.is_empty() || taken < max_bytes) {
             let mut frame = [0u8; FRAME as usize];
             self.reader.read_exact(&mut frame)?;
-            let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
-            let crc = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
-            let mut buf = vec![0u8; len];
+            let (len, crc) = parse_frame(frame);
+            let mut buf = vec![0u8; len as usize];
             self.reader.read_exact(&mut buf)?;
             if crc32fast::hash(&buf) != crc {
                 return Err(bad(format!(
@@ -419,8 +426,8 @@ impl Spool {
                     self.read
                 )));
             }
-            self.read += FRAME + len as u64;
-            taken += len;
+            self.read += FRAME + len;
+            taken += buf.len();
             out.push((decode(&buf)?, self.read));
         }
         Ok(out)
