@@ -15,6 +15,7 @@
 //! - `settings`: the configuration every command runs with (file, environment, flags) and
 //!   `inlet config`; `ops`: the metrics and health endpoint of long-running commands.
 //! - `spool`: `inlet spool inspect|repair`, a producer's spool checked and mended.
+//! - `shard`: `inlet shard skip`, a shard moved past records that cannot be read.
 //! - `stdout`: what commands print, ending quietly when the reader goes away.
 
 // A binary: `pub` items are crate-wide by nature.
@@ -32,6 +33,7 @@ mod pipeline;
 mod replay;
 mod report;
 mod settings;
+mod shard;
 mod spool;
 mod stdout;
 mod streams;
@@ -98,6 +100,8 @@ enum Command {
     /// Check a producer's on-disk spool, or cut it at its first damage (moved aside, not
     /// dropped).
     Spool(spool::SpoolArgs),
+    /// Shard operations: `skip`, past records that cannot be read (dead-lettered, counted).
+    Shard(shard::ShardArgs),
     /// Print the effective configuration (the file, INLET_ variables and flags layered;
     /// secrets redacted) as TOML.
     Config(settings::ConfigArgs),
@@ -119,6 +123,7 @@ impl Command {
             Command::Bench(_) => "bench",
             Command::Streams(_) => "streams",
             Command::Spool(_) => "spool",
+            Command::Shard(_) => "shard",
             Command::Config(_) => "config",
         }
     }
@@ -138,6 +143,7 @@ impl Command {
             Command::Bench(a) => a,
             Command::Streams(a) => a,
             Command::Spool(a) => a,
+            Command::Shard(a) => a,
             Command::Config(a) => a,
         }
     }
@@ -189,6 +195,7 @@ fn main() -> ExitCode {
             Command::Replay(a) => replay::run(a, &config).await,
             Command::Streams(a) => streams::run(a).await,
             Command::Spool(a) => spool::run(a),
+            Command::Shard(a) => shard::run(a).await,
             Command::Bench(a) => bench::run(a).await,
             Command::Config(_) => Ok(ExitCode::SUCCESS),
         }

@@ -28,6 +28,9 @@ fn help_names_every_command() {
         "replay",
         "bench",
         "streams",
+        "spool",
+        "shard",
+        "config",
     ] {
         let line = commands
             .iter()

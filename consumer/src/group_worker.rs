@@ -218,6 +218,7 @@ impl GroupWorker {
                         Ok(Exit::Failed(e)) => {
                             tracing::warn!(shard = %shard, error = %e, "shard task failed; restarting from its last commit");
                             self.shared.stats.shard_failed(&shard, &e);
+                            crate::worker::report_failure(&*self.leases, &r.token, &e).await;
                         }
                         Err(e) => {
                             tracing::error!(shard = %shard, error = %e, "shard task panicked; restarting from its last commit")

@@ -13,6 +13,8 @@
 //! - [`group_worker`]: [`GroupWorker`], for streams whose consumer group assigns the shards
 //!   (Kafka): takes the leases of what it is assigned, commits and releases before a shard is
 //!   taken away.
+//! - [`skip`]: the operator's way past records that cannot be read (`inlet shard skip`):
+//!   the range dead-lettered with its reason, the checkpoint moved past it, fenced.
 //! - [`events`]: lease decisions (taken, lost, released, cleaned up), each logged and counted
 //!   in one place.
 //! - [`stats`] and [`metrics`]: committed counters, lease standing (the readiness probe's
@@ -37,6 +39,7 @@ pub mod metrics;
 pub mod processor;
 pub mod progress;
 pub mod shard_task;
+pub mod skip;
 pub mod stats;
 pub mod worker;
 

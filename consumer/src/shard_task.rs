@@ -113,14 +113,19 @@ async fn run_inner(
     let mut reader = shared.stream.open(&shard, start).await?;
     let mut last_commit = Instant::now();
     let mut read_failures = 0u32;
+    // Halved after a read that keeps failing, so every record before one that cannot be read
+    // is processed and committed: the checkpoint then stands right before it, where
+    // `inlet shard skip` finds it.
+    let mut batch_size = cfg.read_batch.max(1);
     loop {
         let batch = tokio::select! {
             () = cancel.cancelled() => break,
-            batch = reader.next_batch(cfg.read_batch) => batch,
+            batch = reader.next_batch(batch_size) => batch,
         };
         let batch = match batch {
             Ok(b) => {
                 read_failures = 0;
+                batch_size = (batch_size * 2).min(cfg.read_batch.max(1));
                 b
             }
             Err(e) if e.is_retryable() && read_failures < 10 => {
@@ -129,7 +134,16 @@ async fn run_inner(
                 pause(cancel, Duration::from_millis(100 << read_failures.min(6))).await;
                 continue;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) if batch_size > 1 => {
+                batch_size /= 2;
+                tracing::debug!(shard = %shard, error = %error_chain(&e), batch_size, "read failed; reading less at a time");
+                continue;
+            }
+            Err(e) => {
+                // What was read before the record that fails is kept.
+                commit(shared, token, &mut processor, &mut archive, &mut *reader, false).await?;
+                return Err(e.into());
+            }
         };
         if let Some(ms) = batch.millis_behind_latest {
             metrics::gauge!(m::MILLIS_BEHIND_LATEST, "shard" => shard_label.clone()).set(ms as f64);

@@ -164,6 +164,7 @@ impl Worker {
                     Ok(Exit::Failed(e)) => {
                         tracing::warn!(shard = %shard, error = %e, "shard task failed; restarting from its last commit");
                         self.shared.stats.shard_failed(&shard, &e);
+                        report_failure(&*self.leases, &r.token, &e).await;
                         ReleaseReason::Failed
                     }
                     Ok(Exit::LeaseLost) => {
@@ -293,6 +294,15 @@ impl Worker {
             }
         }
         Ok(())
+    }
+}
+
+/// Records a shard task's failure where operators look (`/api/health`, the dashboard), while
+/// `token` still holds the lease. Not reaching the store is only logged: the worker's own
+/// readiness still says it, and the next lease round finds the store's state.
+pub(crate) async fn report_failure(leases: &dyn LeaseStore, token: &LeaseToken, error: &str) {
+    if let Err(e) = leases.report_failure(token, error, now_ms()).await {
+        tracing::warn!(shard = %token.shard, error = %e, "recording the shard's failure failed");
     }
 }
 

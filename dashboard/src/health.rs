@@ -12,8 +12,10 @@
 //!   newest shard's: a shard falling behind its siblings;
 //! - *event-time lag*: now minus the shard's watermark: how fresh its rollups are;
 //! - *checkpoint age*: how long since a sample saw the shard's checkpoint move; a lower
-//!   bound (`checkpoint_age_exact: false`) until the dashboard has seen it move once.
-use inlet_seams::{Checkpoint, Lease, ShardId, Totals};
+//!   bound (`checkpoint_age_exact: false`) until the dashboard has seen it move once;
+//! - *failing*: the shard's task failed since its last commit, as its holders reported it
+//!   (a shard that cannot be read stays here, at its checkpoint, until `inlet shard skip`).
+use inlet_seams::{Checkpoint, Lease, ShardFailure, ShardId, Totals};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 
@@ -29,6 +31,8 @@ pub struct Sample {
     pub totals: Totals,
     /// Every shard's lease.
     pub leases: Vec<Lease>,
+    /// Shards whose tasks failed since their last commit.
+    pub failures: Vec<ShardFailure>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +109,19 @@ pub struct ShardHealth {
     pub checkpoint_age_ms: Option<i64>,
     /// Whether that age is exact to a sample interval (else a lower bound).
     pub checkpoint_age_exact: bool,
+    /// Failures since the last commit (`null`: none).
+    pub failing: Option<Failing>,
+}
+
+/// A shard's failures since its last commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failing {
+    /// How many, by every holder.
+    pub failures: u32,
+    /// The last error.
+    pub error: String,
+    /// When the first was reported, ms since the epoch.
+    pub since_ms: i64,
 }
 
 /// `GET /api/health`.
@@ -133,6 +150,8 @@ pub struct HealthReport {
     pub history: Vec<Rates>,
     /// Every shard.
     pub shards: Vec<ShardHealth>,
+    /// Shards failing since their last commit.
+    pub failing_shards: usize,
     /// The newest shard watermark.
     pub latest_event_ms: Option<i64>,
 }
@@ -209,8 +228,13 @@ impl History {
                 .or(self.points.front())?;
             rates(base, last)
         });
-        let shards = latest
-            .map(|s| s.leases.iter().map(|l| self.shard(l, newest, now_ms)).collect())
+        let shards: Vec<ShardHealth> = latest
+            .map(|s| {
+                s.leases
+                    .iter()
+                    .map(|l| self.shard(l, s.failures.iter().find(|f| f.shard == l.shard), newest, now_ms))
+                    .collect()
+            })
             .unwrap_or_default();
         let totals = latest.map(|s| &s.totals);
         HealthReport {
@@ -239,12 +263,13 @@ impl History {
                 .unwrap_or_default(),
             rates,
             history,
+            failing_shards: shards.iter().filter(|s| s.failing.is_some()).count(),
             shards,
             latest_event_ms: newest,
         }
     }
 
-    fn shard(&self, l: &Lease, newest: Option<i64>, now_ms: i64) -> ShardHealth {
+    fn shard(&self, l: &Lease, failure: Option<&ShardFailure>, newest: Option<i64>, now_ms: i64) -> ShardHealth {
         let seen = self.checkpoints.get(&l.shard);
         ShardHealth {
             shard: l.shard.to_string(),
@@ -269,6 +294,11 @@ impl History {
                 .filter(|s| s.checkpoint.is_some())
                 .map(|s| (now_ms - s.since_ms).max(0)),
             checkpoint_age_exact: seen.is_some_and(|s| s.exact),
+            failing: failure.map(|f| Failing {
+                failures: f.failures,
+                error: f.error.clone(),
+                since_ms: f.since_ms,
+            }),
         }
     }
 }
@@ -324,6 +354,7 @@ mod tests {
                 duplicates: 0,
             },
             leases,
+            failures: vec![],
         }
     }
 
@@ -420,6 +451,34 @@ mod tests {
             (r.shards[1].checkpoint_age_ms, r.shards[1].checkpoint_age_exact),
             (Some(5_000), false)
         );
+    }
+
+    #[test]
+    fn a_failing_shard_shows_its_failures_at_its_checkpoint() {
+        let mut h = History::new(10);
+        let mut s = sample(
+            1_000,
+            0,
+            0,
+            vec![
+                lease(0, Some("w1"), 5_000, Some(7), None),
+                lease(1, None, 0, None, None),
+            ],
+        );
+        s.failures = vec![ShardFailure {
+            shard: ShardId::from_index(0),
+            failures: 4,
+            error: "database disk image is malformed".into(),
+            since_ms: 400,
+            last_ms: 900,
+        }];
+        h.record(s);
+        let r = h.report(1_000);
+        assert_eq!(r.failing_shards, 1);
+        let failing = r.shards[0].failing.as_ref().unwrap();
+        assert_eq!((failing.failures, failing.since_ms), (4, 400));
+        assert_eq!(failing.error, "database disk image is malformed");
+        assert!(r.shards[0].checkpoint.is_some() && r.shards[1].failing.is_none());
     }
 
     #[test]

@@ -283,7 +283,16 @@ async fn sample(state: Arc<AppState>, interval: Duration, shutdown: Cancellation
 async fn take_sample(warehouse: &dyn LeasedWarehouse, at_ms: i64) -> Result<Sample, String> {
     let totals = warehouse.totals().await.map_err(|e| chain("reading the totals", &e))?;
     let leases = warehouse.list().await.map_err(|e| chain("reading the leases", &e))?;
-    Ok(Sample { at_ms, totals, leases })
+    let failures = warehouse
+        .failures()
+        .await
+        .map_err(|e| chain("reading the shard failures", &e))?;
+    Ok(Sample {
+        at_ms,
+        totals,
+        leases,
+        failures,
+    })
 }
 
 /// `what: error: source: source...`, for people reading the page.

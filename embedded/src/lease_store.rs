@@ -3,7 +3,7 @@ use crate::db::boxed;
 use crate::warehouse::EmbeddedWarehouse;
 use async_trait::async_trait;
 use inlet_seams::lease::{parents_first, parents_from_stored, parents_to_stored};
-use inlet_seams::{Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, Shard, ShardId};
+use inlet_seams::{Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, Shard, ShardFailure, ShardId};
 use rusqlite::params;
 
 fn store_error(operation: &'static str) -> impl Fn(rusqlite::Error) -> LeaseError {
@@ -177,5 +177,43 @@ impl LeaseStore for EmbeddedWarehouse {
             .await
             .map_err(store_error("delete_finished"))?;
         Ok(deleted == 1)
+    }
+
+    async fn report_failure(&self, token: &LeaseToken, error: &str, at_ms: i64) -> Result<(), LeaseError> {
+        let (t, error) = (token.clone(), error.to_owned());
+        self.conn
+            .call(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO shard_failures (shard_id, failures, error, since_ms, last_ms)
+                     SELECT ?1, 1, ?4, ?5, ?5 FROM leases WHERE shard_id = ?1 AND owner = ?2 AND counter = ?3
+                     ON CONFLICT (shard_id) DO UPDATE
+                        SET failures = failures + 1, error = excluded.error, last_ms = excluded.last_ms",
+                )?
+                .execute(params![t.shard.0, t.owner, t.counter as i64, error, at_ms])
+            })
+            .await
+            .map_err(store_error("report_failure"))?;
+        Ok(())
+    }
+
+    async fn failures(&self) -> Result<Vec<ShardFailure>, LeaseError> {
+        self.conn
+            .call(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT shard_id, failures, error, since_ms, last_ms FROM shard_failures ORDER BY shard_id",
+                )?;
+                st.query_map([], |r| {
+                    Ok(ShardFailure {
+                        shard: ShardId(r.get(0)?),
+                        failures: r.get(1)?,
+                        error: r.get(2)?,
+                        since_ms: r.get(3)?,
+                        last_ms: r.get(4)?,
+                    })
+                })?
+                .collect()
+            })
+            .await
+            .map_err(store_error("failures"))
     }
 }

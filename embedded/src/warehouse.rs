@@ -83,6 +83,13 @@ CREATE TABLE IF NOT EXISTS shard_duplicates (
     shard_id TEXT PRIMARY KEY,
     duplicates INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS shard_failures (
+    shard_id TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    since_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL
+);
 ";
 
 /// The embedded warehouse and lease store (`warehouse.db`).
@@ -139,6 +146,9 @@ fn commit_tx(c: &mut rusqlite::Connection, commit: &ShardCommit) -> rusqlite::Re
         // Dropping the transaction rolls it back: nothing of this commit applies.
         return Ok(false);
     }
+    // The shard moved on: whatever failed before has passed.
+    tx.prepare_cached("DELETE FROM shard_failures WHERE shard_id = ?1")?
+        .execute([t.shard.as_str()])?;
     {
         let mut st = tx.prepare_cached(
             "INSERT OR REPLACE INTO viewing_partials (shard_id, minute, title_id, events, plays, viewers, watch_ms,

@@ -4,7 +4,9 @@ use crate::retry::connect;
 use crate::warehouse::PgWarehouse;
 use async_trait::async_trait;
 use inlet_seams::lease::{parents_first, parents_from_stored, parents_to_stored};
-use inlet_seams::{Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, Shard, ShardId, WarehouseError};
+use inlet_seams::{
+    Checkpoint, Lease, LeaseError, LeaseStore, LeaseToken, Shard, ShardFailure, ShardId, WarehouseError,
+};
 use tokio_postgres::error::SqlState;
 
 fn lease_error(operation: &'static str) -> impl Fn(WarehouseError) -> LeaseError {
@@ -182,5 +184,51 @@ impl LeaseStore for PgWarehouse {
             .map_err(lease_error("delete_finished"))?;
         // A retry after a lost answer finds nothing to delete: `false`, though it is gone.
         Ok(deleted == 1)
+    }
+
+    async fn report_failure(&self, token: &LeaseToken, error: &str, at_ms: i64) -> Result<(), LeaseError> {
+        let counter = token.counter as i64;
+        // The column's limit, cut at a character boundary.
+        let error: String = error.chars().take(4096).collect();
+        let error = &error;
+        self.run("report shard failure", |pool| async move {
+            let c = connect(&pool).await?;
+            c.execute(
+                "INSERT INTO inlet_shard_failures (shard_id, failures, error, since_ms, last_ms)
+                 SELECT shard_id, 1, $4, $5, $5 FROM inlet_leases WHERE shard_id = $1 AND owner = $2 AND counter = $3
+                 ON CONFLICT (shard_id) DO UPDATE
+                    SET failures = inlet_shard_failures.failures + 1, error = EXCLUDED.error,
+                        last_ms = EXCLUDED.last_ms",
+                &[&token.shard.0, &token.owner, &counter, error, &at_ms],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+        .map_err(lease_error("report_failure"))
+    }
+
+    async fn failures(&self) -> Result<Vec<ShardFailure>, LeaseError> {
+        let rows = self
+            .run("list shard failures", |pool| async move {
+                let c = connect(&pool).await?;
+                Ok(c.query(
+                    "SELECT shard_id, failures, error, since_ms, last_ms FROM inlet_shard_failures ORDER BY shard_id",
+                    &[],
+                )
+                .await?)
+            })
+            .await
+            .map_err(lease_error("failures"))?;
+        Ok(rows
+            .iter()
+            .map(|r| ShardFailure {
+                shard: ShardId(r.get(0)),
+                failures: r.get::<_, i32>(1) as u32,
+                error: r.get(2),
+                since_ms: r.get(3),
+                last_ms: r.get(4),
+            })
+            .collect())
     }
 }

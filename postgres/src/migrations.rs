@@ -143,6 +143,17 @@ CREATE TABLE inlet_shard_duplicates (
 );
 ";
 
+/// A shard whose task keeps failing, as its holders report it (cleared by its next commit).
+const FAILURES: &str = "
+CREATE TABLE inlet_shard_failures (
+    shard_id VARCHAR(256) PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    error VARCHAR(4096) NOT NULL,
+    since_ms BIGINT NOT NULL,
+    last_ms BIGINT NOT NULL
+);
+";
+
 /// Every migration, in order.
 pub fn all() -> Vec<Migration> {
     vec![
@@ -160,6 +171,11 @@ pub fn all() -> Vec<Migration> {
             version: 3,
             name: "dedupe state",
             sql: DEDUPE.to_owned(),
+        },
+        Migration {
+            version: 4,
+            name: "shard failures",
+            sql: FAILURES.to_owned(),
         },
     ]
 }

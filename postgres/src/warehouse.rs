@@ -107,6 +107,9 @@ async fn commit_once(pool: Pool, c: &ShardCommit) -> Result<bool, Attempt> {
     if fenced == 0 {
         return Ok(false);
     }
+    // The shard moved on: whatever failed before has passed.
+    tx.execute("DELETE FROM inlet_shard_failures WHERE shard_id = $1", &[&t.shard.0])
+        .await?;
     tx.batch_execute(STAGING).await?;
     write_viewing(&tx, t.shard.as_str(), &c.viewing).await?;
     write_games(&tx, t.shard.as_str(), &c.games).await?;

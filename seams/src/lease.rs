@@ -136,6 +136,22 @@ pub struct LeaseToken {
     pub counter: u64,
 }
 
+/// A shard whose task keeps failing, as its holders reported it: what operators see on
+/// `/api/health` and the dashboard until a commit moves the shard on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardFailure {
+    /// The shard.
+    pub shard: ShardId,
+    /// Failures reported since the shard's last commit, by every holder.
+    pub failures: u32,
+    /// The last one's error.
+    pub error: String,
+    /// When the first of them was reported, ms since the epoch.
+    pub since_ms: i64,
+    /// When the last one was, ms since the epoch.
+    pub last_ms: i64,
+}
+
 /// A lease store's error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -180,6 +196,12 @@ pub trait LeaseStore: Send + Sync + std::fmt::Debug {
     /// when a rule does not hold, or the lease is already gone). See the module's doc for why
     /// `ensure_leases` never brings it back.
     async fn delete_finished(&self, shard: &ShardId, now_ms: i64) -> Result<bool, LeaseError>;
+    /// Records that the task holding `token` failed with `error` at `at_ms`: adds one to the
+    /// shard's failures since its last commit (which clears them). Nothing is recorded unless
+    /// `token` still holds the lease, so a zombie cannot report.
+    async fn report_failure(&self, token: &LeaseToken, error: &str, at_ms: i64) -> Result<(), LeaseError>;
+    /// Every shard with failures since its last commit.
+    async fn failures(&self) -> Result<Vec<ShardFailure>, LeaseError>;
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub mod scenarios;
 
 pub use archive::{Archive, ShardArchive};
 pub use group::{AssignReply, GroupEvent, GroupMember, Positions, RevokeDone};
-pub use lease::{Lease, LeaseError, LeaseStore, LeaseToken};
+pub use lease::{Lease, LeaseError, LeaseStore, LeaseToken, ShardFailure};
 pub use sequence::{Checkpoint, SequenceNumber, StartPosition};
 pub use shard::{HashKeyRange, Shard, ShardId, hash_key};
 pub use stream::{

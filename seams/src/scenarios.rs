@@ -444,6 +444,51 @@ pub async fn warehouse_commits<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
     assert!(lease.finished && !lease.is_available(0));
 }
 
+/// A shard's failures: counted per report of its holder only, listed with the last error,
+/// and cleared by the next commit of the shard (by whoever holds it then).
+pub async fn shard_failures<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
+    w.ensure_leases(&[shard(0), shard(1)]).await.unwrap();
+    assert!(w.failures().await.unwrap().is_empty());
+    let a = w
+        .take(&ShardId::from_index(0), 0, "a", i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    w.report_failure(&a, "page 7 is malformed", 1_000).await.unwrap();
+    w.report_failure(&a, "page 7 is malformed again", 2_000).await.unwrap();
+    let failures = w.failures().await.unwrap();
+    assert_eq!(
+        failures,
+        vec![ShardFailure {
+            shard: a.shard.clone(),
+            failures: 2,
+            error: "page 7 is malformed again".into(),
+            since_ms: 1_000,
+            last_ms: 2_000,
+        }]
+    );
+    // Another worker takes the lease; the old holder's report is a zombie's.
+    let b = w.take(&a.shard, a.counter, "b", i64::MAX).await.unwrap().unwrap();
+    w.report_failure(&a, "zombie", 3_000).await.unwrap();
+    w.report_failure(&b, "still malformed", 4_000).await.unwrap();
+    let failures = w.failures().await.unwrap();
+    assert_eq!(
+        (failures[0].failures, failures[0].error.as_str()),
+        (3, "still malformed")
+    );
+    assert_eq!((failures[0].since_ms, failures[0].last_ms), (1_000, 4_000));
+    // A commit of another shard clears nothing; the shard's own commit clears it.
+    let other = w
+        .take(&ShardId::from_index(1), 0, "b", i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    w.commit(&commit(&other, 1, vec![])).await.unwrap();
+    assert_eq!(w.failures().await.unwrap().len(), 1);
+    w.commit(&commit(&b, 5, vec![])).await.unwrap();
+    assert!(w.failures().await.unwrap().is_empty(), "a commit moves the shard on");
+}
+
 fn child_of(i: u32, parents: &[u32]) -> Shard {
     Shard {
         parent: parents.first().map(|p| ShardId::from_index(*p)),

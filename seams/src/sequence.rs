@@ -93,10 +93,23 @@ impl Checkpoint {
         }
     }
 
+    /// Every user record of the stream record `sequence`: what an operator's skip of an
+    /// unreadable range commits (the record itself may be one that cannot be read).
+    pub fn whole(sequence: SequenceNumber) -> Self {
+        Self {
+            sequence,
+            sub_sequence: u32::MAX,
+        }
+    }
+
     /// Where a reader resumes: at the checkpointed record (its user records up to
-    /// `sub_sequence` are skipped by the caller).
+    /// `sub_sequence` are skipped by the caller), or after it when it is done whole.
     pub fn resume_position(&self) -> StartPosition {
-        StartPosition::AtSequence(self.sequence.clone())
+        if self.sub_sequence == u32::MAX {
+            StartPosition::AfterSequence(self.sequence.clone())
+        } else {
+            StartPosition::AtSequence(self.sequence.clone())
+        }
     }
     /// Whether the user record `(sequence, sub)` was already processed.
     pub fn covers(&self, sequence: &SequenceNumber, sub: u32) -> bool {
@@ -137,5 +150,16 @@ mod tests {
         assert!(c.covers(&SequenceNumber::from_u64(10), 2));
         assert!(!c.covers(&SequenceNumber::from_u64(10), 3));
         assert!(!c.covers(&SequenceNumber::from_u64(11), 0));
+        assert_eq!(
+            c.resume_position(),
+            StartPosition::AtSequence(SequenceNumber::from_u64(10))
+        );
+        let whole = Checkpoint::whole(SequenceNumber::from_u64(10));
+        assert!(whole.covers(&SequenceNumber::from_u64(10), u32::MAX - 1));
+        assert_eq!(
+            whole.resume_position(),
+            StartPosition::AfterSequence(SequenceNumber::from_u64(10)),
+            "a record done whole is not read again: it may be the one that cannot be read"
+        );
     }
 }
