@@ -85,6 +85,11 @@ impl Harness {
     /// Starts a collector with `tables` (TOML tables such as `[limits]`) added to a
     /// configuration with one key per app; `tv-app`'s key may post viewing events only.
     pub async fn start(tables: &str) -> Self {
+        Self::start_with_bad_rows(tables, None).await
+    }
+
+    /// As [`Harness::start`], with the bad-rows file at `bad_rows` (default: in its directory).
+    pub async fn start_with_bad_rows(tables: &str, bad_rows: Option<PathBuf>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let stream = Arc::new(
             EmbeddedStream::open_or_create(&dir.path().join("stream.db"), 4)
@@ -108,7 +113,7 @@ impl Harness {
                 hash_key(&key_of(app))
             ));
         }
-        let bad_rows = dir.path().join("bad-rows.ndjson");
+        let bad_rows = bad_rows.unwrap_or_else(|| dir.path().join("bad-rows.ndjson"));
         let settings = CollectorConfig::from_toml(&toml)
             .unwrap()
             .check(bad_rows.clone())
