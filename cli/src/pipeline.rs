@@ -45,6 +45,37 @@ pub struct GenArgs {
     /// A copy follows its original by a random delay of simulated time up to this.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub duplicate_max_delay: Duration,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+/// The size of the generated world: what titles, games and profiles events are drawn from
+/// (Zipf-skewed popularity for titles and games, as real catalogues are).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct CatalogArgs {
+    /// Titles in the catalogue.
+    #[arg(long, default_value_t = GeneratorConfig::default().titles, value_parser = clap::value_parser!(u32).range(1..))]
+    pub titles: u32,
+    /// Games in the catalogue.
+    #[arg(long, default_value_t = GeneratorConfig::default().games, value_parser = clap::value_parser!(u32).range(1..))]
+    pub games: u32,
+    /// Distinct viewer profiles.
+    #[arg(long, default_value_t = GeneratorConfig::default().profiles, value_parser = clap::value_parser!(u32).range(1..))]
+    pub profiles: u32,
+}
+
+impl CatalogArgs {
+    /// The same flags, for a child process (`inlet bench` passes them to produce and verify).
+    pub fn to_args(self) -> [String; 6] {
+        [
+            "--titles".into(),
+            self.titles.to_string(),
+            "--games".into(),
+            self.games.to_string(),
+            "--profiles".into(),
+            self.profiles.to_string(),
+        ]
+    }
 }
 
 /// A share of events: a number from 0 to 1 (NaN refused).
@@ -76,6 +107,9 @@ impl GenArgs {
             mean_gap_us: self.mean_gap_us,
             duplicate_share: self.duplicate_share,
             duplicate_max_delay_ms: i64::try_from(self.duplicate_max_delay.as_millis()).unwrap_or(i64::MAX),
+            titles: self.catalog.titles,
+            games: self.catalog.games,
+            profiles: self.catalog.profiles,
             ..GeneratorConfig::default()
         }
     }

@@ -42,6 +42,7 @@ impl GroupWorker {
         Self {
             shared: Arc::new(Shared {
                 stream: member.reader(),
+                committer: crate::committer::Committer::start(warehouse.clone()),
                 warehouse,
                 config,
                 stats: Arc::new(ConsumerStats::default()),

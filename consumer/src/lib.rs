@@ -7,6 +7,8 @@
 //! - [`balance`]: the pure lease plan: which leases to take or steal for a fair share.
 //! - [`initial_position`]: [`InitialPosition`], where a shard without a checkpoint starts
 //!   (trim horizon, latest, at a timestamp; children of resharded shards at the trim horizon).
+//! - [`committer`]: a worker's shard commits written in groups (one warehouse transaction
+//!   for what queued meanwhile, each commit still fenced by its own lease).
 //! - [`shard_task`]: one shard's async loop: restore, read, process, commit.
 //! - [`worker`]: [`Worker`], leases shards, renews, rebalances, runs shard tasks, shuts down
 //!   cleanly.
@@ -31,6 +33,7 @@
 //! with its reason, or dropped as a duplicate.
 
 pub mod balance;
+pub mod committer;
 pub mod config;
 pub mod events;
 pub mod group_worker;

@@ -16,6 +16,9 @@ inlet_metric_catalog::catalog! {
     counter COMMITS_TOTAL = "inlet_consumer_commits_total";
     /// Time a commit took.
     histogram(inlet_metric_catalog::SECONDS) COMMIT_SECONDS = "inlet_consumer_commit_seconds";
+    /// Shard commits written together in one warehouse group (one transaction where the
+    /// backend can).
+    histogram(inlet_metric_catalog::COUNTS) COMMIT_GROUP_SIZE = "inlet_consumer_commit_group_size";
     /// How far behind the newest record a shard's reader is (label `shard`).
     gauge MILLIS_BEHIND_LATEST = "inlet_consumer_millis_behind_latest";
     /// Leases held by this worker.

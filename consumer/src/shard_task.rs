@@ -23,6 +23,8 @@ pub struct Shared {
     pub stream: Arc<dyn StreamReader>,
     /// The warehouse.
     pub warehouse: Arc<dyn Warehouse>,
+    /// Commits go through it, grouped with the other shards' (see [`crate::committer`]).
+    pub committer: crate::committer::Committer,
     /// Settings.
     pub config: WorkerConfig,
     /// Committed counts.
@@ -232,10 +234,10 @@ async fn commit(
         *archive = Some(a);
     }
     let started = Instant::now();
-    let result = shared.warehouse.commit(&commit).await;
+    let result = shared.committer.commit(commit).await;
     metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
     match result {
-        Ok(()) => {
+        Ok(commit) => {
             metrics::counter!(m::COMMITS_TOTAL, "outcome" => "ok").increment(1);
             metrics::counter!(m::AGGREGATED_TOTAL).increment(counts.aggregated);
             for (kind, n) in DeadLetterKind::ALL.iter().zip(counts.dead) {

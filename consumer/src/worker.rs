@@ -85,6 +85,7 @@ impl Worker {
         Self {
             shared: Arc::new(Shared {
                 stream,
+                committer: crate::committer::Committer::start(warehouse.clone()),
                 warehouse,
                 config,
                 stats,

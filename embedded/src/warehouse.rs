@@ -124,26 +124,39 @@ impl EmbeddedWarehouse {
     }
 }
 
-fn commit_tx(c: &mut rusqlite::Connection, commit: &ShardCommit) -> rusqlite::Result<bool> {
+/// Several shards' commits in one transaction: one lock, one WAL append, for what would be a
+/// transaction each. Each is fenced by its own lease: `false` for one that was fenced off,
+/// which writes nothing (its fence is checked before any of its rows).
+fn commit_tx(c: &mut rusqlite::Connection, commits: &[ShardCommit]) -> rusqlite::Result<Vec<bool>> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let applied = commits
+        .iter()
+        .map(|commit| apply(&tx, commit))
+        .collect::<rusqlite::Result<Vec<bool>>>()?;
+    tx.commit()?;
+    Ok(applied)
+}
+
+/// One shard's commit inside `tx`, if its lease still fences it.
+fn apply(tx: &rusqlite::Transaction<'_>, commit: &ShardCommit) -> rusqlite::Result<bool> {
     let t = &commit.token;
-    let fenced = tx.execute(
+    let fenced = tx.prepare_cached(
         "UPDATE leases SET checkpoint_seq = COALESCE(?1, checkpoint_seq),
                 checkpoint_sub = COALESCE(?2, checkpoint_sub), watermark_ms = COALESCE(?3, watermark_ms),
                 finished = finished OR ?4
          WHERE shard_id = ?5 AND owner = ?6 AND counter = ?7",
-        params![
-            commit.checkpoint.as_ref().map(|c| c.sequence.as_str()),
-            commit.checkpoint.as_ref().map(|c| c.sub_sequence),
-            commit.watermark_ms,
-            commit.shard_end,
-            t.shard.as_str(),
-            t.owner,
-            t.counter as i64
-        ],
-    )?;
+    )?
+    .execute(params![
+        commit.checkpoint.as_ref().map(|c| c.sequence.as_str()),
+        commit.checkpoint.as_ref().map(|c| c.sub_sequence),
+        commit.watermark_ms,
+        commit.shard_end,
+        t.shard.as_str(),
+        t.owner,
+        t.counter as i64
+    ])?;
     if fenced == 0 {
-        // Dropping the transaction rolls it back: nothing of this commit applies.
+        // Fenced off: nothing of this commit is written.
         return Ok(false);
     }
     // The shard moved on: whatever failed before has passed.
@@ -214,9 +227,8 @@ fn commit_tx(c: &mut rusqlite::Connection, commit: &ShardCommit) -> rusqlite::Re
                 &d.data[..]
             ])?;
         }
-        write_seen(&tx, commit)?;
+        write_seen(tx, commit)?;
     }
-    tx.commit()?;
     Ok(true)
 }
 
@@ -377,16 +389,30 @@ const RANGE: &str = "?1 = ?1 AND minute >= ?2 AND minute < ?3";
 #[async_trait]
 impl Warehouse for EmbeddedWarehouse {
     async fn commit(&self, commit: &ShardCommit) -> Result<(), WarehouseError> {
-        let owned = commit.clone();
-        let applied = self
-            .conn
-            .call(move |c| commit_tx(c, &owned))
+        self.commit_many(std::slice::from_ref(commit))
             .await
-            .map_err(db_error("commit"))?;
-        if applied {
-            Ok(())
-        } else {
-            Err(WarehouseError::lease_lost(&commit.token))
+            .pop()
+            .unwrap_or(Ok(()))
+    }
+
+    async fn commit_many(&self, commits: &[ShardCommit]) -> Vec<Result<(), WarehouseError>> {
+        let owned = commits.to_vec();
+        let outcome = self.conn.call(move |c| commit_tx(c, &owned)).await;
+        match outcome {
+            Ok(applied) => commits
+                .iter()
+                .zip(applied)
+                .map(|(c, ok)| if ok { Ok(()) } else { Err(WarehouseError::lease_lost(&c.token)) })
+                .collect(),
+            // One error for the group: each commit alone again, so each gets its own answer.
+            Err(_) if commits.len() > 1 => {
+                let mut out = Vec::with_capacity(commits.len());
+                for c in commits {
+                    out.push(self.commit(c).await);
+                }
+                out
+            }
+            Err(e) => vec![Err(db_error("commit")(e))],
         }
     }
 

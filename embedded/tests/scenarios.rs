@@ -52,6 +52,13 @@ async fn warehouse_dedupe_state() {
 }
 
 #[tokio::test]
+async fn warehouse_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = EmbeddedWarehouse::open(&dir.path().join("warehouse.db")).await.unwrap();
+    scenarios::warehouse_group_commit(&w).await;
+}
+
+#[tokio::test]
 async fn shard_failures() {
     let dir = tempfile::tempdir().unwrap();
     let w = EmbeddedWarehouse::open(&dir.path().join("warehouse.db")).await.unwrap();

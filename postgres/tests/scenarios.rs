@@ -28,6 +28,13 @@ async fn warehouse_dedupe_state() {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run infra/test.sh"]
+async fn warehouse_group_commit() {
+    let w = support::warehouse().await;
+    scenarios::warehouse_group_commit(&w).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run infra/test.sh"]
 async fn shard_failures() {
     let w = support::warehouse().await;
     scenarios::shard_failures(&w).await;

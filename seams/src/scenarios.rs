@@ -444,6 +444,36 @@ pub async fn warehouse_commits<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
     assert!(lease.finished && !lease.is_available(0));
 }
 
+/// Several shards' commits at once: each applies as it would alone, and one fenced off
+/// (its lease taken by another worker) writes nothing and holds the others back in nothing.
+pub async fn warehouse_group_commit<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
+    w.ensure_leases(&[shard(0), shard(1), shard(2)]).await.unwrap();
+    let mut tokens = Vec::new();
+    for i in 0..3 {
+        tokens.push(w.take(&ShardId::from_index(i), 0, "a", i64::MAX).await.unwrap().unwrap());
+    }
+    // Shard 1's lease is taken by b: a's commit of it is a zombie's.
+    w.take(&tokens[1].shard, tokens[1].counter, "b", i64::MAX).await.unwrap().unwrap();
+    let commits: Vec<ShardCommit> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| commit(t, 10 + i as u64, vec![viewing(7, "t", 1 + i as i64, &format!("v{i}"))]))
+        .collect();
+    let answers = w.commit_many(&commits).await;
+    assert_eq!(answers.len(), 3);
+    assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
+    assert!(matches!(answers[1], Err(WarehouseError::LeaseLost { .. })), "{answers:?}");
+    let rows = w.viewing_rollups(7, 8).await.unwrap();
+    assert_eq!(rows[0].agg.events, 1 + 3, "shards 0 and 2 applied, the fenced-off one did not");
+    let leases = w.list().await.unwrap();
+    let checkpoint = |i: usize| leases[i].checkpoint.as_ref().map(|c| c.sequence.clone());
+    assert_eq!(checkpoint(0), Some(SequenceNumber::from_u64(10)));
+    assert_eq!(checkpoint(1), None, "the fenced-off commit moved nothing");
+    assert_eq!(checkpoint(2), Some(SequenceNumber::from_u64(12)));
+    assert_eq!(w.totals().await.unwrap().dead_letters[0].2, 2, "only the applied commits' dead letters");
+    assert!(w.commit_many(&[]).await.is_empty());
+}
+
 /// A shard's failures: counted per report of its holder only, listed with the last error,
 /// and cleared by the next commit of the shard (by whoever holds it then).
 pub async fn shard_failures<W: LeaseStore + Warehouse + ?Sized>(w: &W) {

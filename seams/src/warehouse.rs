@@ -228,6 +228,17 @@ impl Totals {
 pub trait Warehouse: Send + Sync + std::fmt::Debug {
     /// Writes rows, dead letters and checkpoint in one transaction, fenced by the lease.
     async fn commit(&self, commit: &ShardCommit) -> Result<(), WarehouseError>;
+    /// Several shards' commits, each fenced by its own lease, with one answer each (in
+    /// order): a commit fenced off writes nothing and does not hold the others back. A
+    /// backend that can puts them in one transaction (a worker's shards commit together
+    /// instead of one transaction per shard); by default they are committed one by one.
+    async fn commit_many(&self, commits: &[ShardCommit]) -> Vec<Result<(), WarehouseError>> {
+        let mut out = Vec::with_capacity(commits.len());
+        for c in commits {
+            out.push(self.commit(c).await);
+        }
+        out
+    }
     /// A shard's partial rows from `from_minute` on (to resume its open windows).
     async fn shard_partials(
         &self,

@@ -30,6 +30,8 @@ pub struct BenchArgs {
     /// Seed of the workload.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    #[command(flatten)]
+    pub catalog: crate::pipeline::CatalogArgs,
     /// Events per second to send (default: as fast as the producer takes them).
     #[arg(long, value_name = "EVENTS_PER_S", value_parser = clap::value_parser!(u64).range(1..))]
     pub rate: Option<u64>,
@@ -204,6 +206,7 @@ async fn run_processes(args: &BenchArgs, inlet: &Inlet, warehouse: &dyn LeasedWa
     wait_balanced(warehouse, &worker_ids, &mut procs, Duration::from_secs(120)).await?;
     let mut c = inlet.command("produce");
     c.args(["--events", &args.events.to_string(), "--seed", &args.seed.to_string()])
+        .args(args.catalog.to_args())
         .args(["--shards", &args.shards.to_string()]);
     if let Some(rate) = args.rate {
         c.args(["--rate", &rate.to_string()]);
@@ -232,7 +235,9 @@ async fn run_processes(args: &BenchArgs, inlet: &Inlet, warehouse: &dyn LeasedWa
 /// the figures (and out of the JSON): what it printed, and whether the rollups are exact.
 async fn verify(args: &BenchArgs, inlet: &Inlet) -> Result<(String, bool)> {
     let mut verify = inlet.command("verify");
-    verify.args(["--events", &args.events.to_string(), "--seed", &args.seed.to_string()]);
+    verify
+        .args(["--events", &args.events.to_string(), "--seed", &args.seed.to_string()])
+        .args(args.catalog.to_args());
     let verified = tokio::task::spawn_blocking(move || verify.stderr(Stdio::inherit()).output())
         .await
         .context("running inlet verify")?
