@@ -7,6 +7,7 @@ use inlet_rollup::row::{merge_games, merge_viewing};
 use inlet_rollup::{GameAgg, GameRow, SeenIds, ViewingAgg, ViewingRow};
 use inlet_seams::{
     DeadLetter, DeadLetterKind, SequenceNumber, ShardCommit, ShardId, StoredSeen, Totals, Warehouse, WarehouseError,
+    answer_failed_group,
 };
 use inlet_sketches::{Hll, QuantileSketch};
 use rusqlite::{OptionalExtension, params};
@@ -140,21 +141,22 @@ fn commit_tx(c: &mut rusqlite::Connection, commits: &[ShardCommit]) -> rusqlite:
 /// One shard's commit inside `tx`, if its lease still fences it.
 fn apply(tx: &rusqlite::Transaction<'_>, commit: &ShardCommit) -> rusqlite::Result<bool> {
     let t = &commit.token;
-    let fenced = tx.prepare_cached(
-        "UPDATE leases SET checkpoint_seq = COALESCE(?1, checkpoint_seq),
+    let fenced = tx
+        .prepare_cached(
+            "UPDATE leases SET checkpoint_seq = COALESCE(?1, checkpoint_seq),
                 checkpoint_sub = COALESCE(?2, checkpoint_sub), watermark_ms = COALESCE(?3, watermark_ms),
                 finished = finished OR ?4
          WHERE shard_id = ?5 AND owner = ?6 AND counter = ?7",
-    )?
-    .execute(params![
-        commit.checkpoint.as_ref().map(|c| c.sequence.as_str()),
-        commit.checkpoint.as_ref().map(|c| c.sub_sequence),
-        commit.watermark_ms,
-        commit.shard_end,
-        t.shard.as_str(),
-        t.owner,
-        t.counter as i64
-    ])?;
+        )?
+        .execute(params![
+            commit.checkpoint.as_ref().map(|c| c.sequence.as_str()),
+            commit.checkpoint.as_ref().map(|c| c.sub_sequence),
+            commit.watermark_ms,
+            commit.shard_end,
+            t.shard.as_str(),
+            t.owner,
+            t.counter as i64
+        ])?;
     if fenced == 0 {
         // Fenced off: nothing of this commit is written.
         return Ok(false);
@@ -402,17 +404,15 @@ impl Warehouse for EmbeddedWarehouse {
             Ok(applied) => commits
                 .iter()
                 .zip(applied)
-                .map(|(c, ok)| if ok { Ok(()) } else { Err(WarehouseError::lease_lost(&c.token)) })
+                .map(|(c, ok)| {
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(WarehouseError::lease_lost(&c.token))
+                    }
+                })
                 .collect(),
-            // One error for the group: each commit alone again, so each gets its own answer.
-            Err(_) if commits.len() > 1 => {
-                let mut out = Vec::with_capacity(commits.len());
-                for c in commits {
-                    out.push(self.commit(c).await);
-                }
-                out
-            }
-            Err(e) => vec![Err(db_error("commit")(e))],
+            Err(e) => answer_failed_group(self, commits, db_error("commit")(e)).await,
         }
     }
 

@@ -64,8 +64,8 @@ impl PgWarehouse {
                 .await?;
             }
             tx.batch_execute(STAGING).await?;
-            write_viewing(&tx, COMPACTED, &v).await?;
-            write_games(&tx, COMPACTED, &g).await?;
+            write_viewing(&tx, &[(COMPACTED, &v[..])]).await?;
+            write_games(&tx, &[(COMPACTED, &g[..])]).await?;
             tx.commit().await?;
             Ok(Ok(Compacted {
                 partials,

@@ -151,22 +151,29 @@ fn bucket_rows<'a>(
 const REGISTER_TYPES: [Type; 5] = [Type::INT8, Type::VARCHAR, Type::VARCHAR, Type::INT2, Type::INT2];
 const BUCKET_TYPES: [Type; 5] = [Type::INT8, Type::VARCHAR, Type::VARCHAR, Type::INT4, Type::INT8];
 
-/// Stages and merges viewing rows of `shard` (a shard id, or `*` for compacted rows).
+/// The rows of several shards (a shard id, or `*` for compacted rows), staged and merged
+/// together.
+pub(crate) type Parts<'a, R> = [(&'a str, &'a [R])];
+
+/// Stages and merges viewing rows, each part's under its shard id.
 pub(crate) async fn write_viewing(
     tx: &Transaction<'_>,
-    shard: &str,
-    rows: &[ViewingRow],
+    parts: &Parts<'_, ViewingRow>,
 ) -> Result<(), tokio_postgres::Error> {
-    if rows.is_empty() {
+    if parts.iter().all(|(_, rows)| rows.is_empty()) {
         return Ok(());
     }
+    let each = || {
+        parts
+            .iter()
+            .flat_map(|(shard, rows)| rows.iter().map(move |r| (*shard, r)))
+    };
     // Rows are built before each await: lazy iterators held across an await trip a known
     // limit of the compiler's Send inference.
-    let partials: Vec<_> = rows.iter().map(|r| ViewingCopy::row(shard, r)).collect();
+    let partials: Vec<_> = each().map(|(shard, r)| ViewingCopy::row(shard, r)).collect();
     copy_rows(tx, ViewingCopy::SQL, &ViewingCopy::TYPES, partials).await?;
-    let registers: Vec<_> = rows
-        .iter()
-        .flat_map(|r| register_rows(r.minute, &r.title_id, shard, &r.agg.viewers))
+    let registers: Vec<_> = each()
+        .flat_map(|(shard, r)| register_rows(r.minute, &r.title_id, shard, &r.agg.viewers))
         .collect();
     copy_rows(
         tx,
@@ -175,9 +182,8 @@ pub(crate) async fn write_viewing(
         registers,
     )
     .await?;
-    let buckets: Vec<_> = rows
-        .iter()
-        .flat_map(|r| bucket_rows(r.minute, &r.title_id, shard, &r.agg.startup_ms))
+    let buckets: Vec<_> = each()
+        .flat_map(|(shard, r)| bucket_rows(r.minute, &r.title_id, shard, &r.agg.startup_ms))
         .collect();
     copy_rows(
         tx,
@@ -189,18 +195,18 @@ pub(crate) async fn write_viewing(
     tx.batch_execute(MERGE_VIEWING).await
 }
 
-/// Stages and merges game rows of `shard`.
-pub(crate) async fn write_games(
-    tx: &Transaction<'_>,
-    shard: &str,
-    rows: &[GameRow],
-) -> Result<(), tokio_postgres::Error> {
-    if rows.is_empty() {
+/// Stages and merges game rows, each part's under its shard id.
+pub(crate) async fn write_games(tx: &Transaction<'_>, parts: &Parts<'_, GameRow>) -> Result<(), tokio_postgres::Error> {
+    if parts.iter().all(|(_, rows)| rows.is_empty()) {
         return Ok(());
     }
-    let partials: Vec<_> = rows
-        .iter()
-        .map(|r| -> Vec<Value> {
+    let each = || {
+        parts
+            .iter()
+            .flat_map(|(shard, rows)| rows.iter().map(move |r| (*shard, r)))
+    };
+    let partials: Vec<_> = each()
+        .map(|(shard, r)| -> Vec<Value> {
             let a = &r.agg;
             vec![
                 Box::new(r.minute),
@@ -241,9 +247,8 @@ pub(crate) async fn write_games(
         partials,
     )
     .await?;
-    let registers: Vec<_> = rows
-        .iter()
-        .flat_map(|r| register_rows(r.minute, &r.game_id, shard, &r.agg.players))
+    let registers: Vec<_> = each()
+        .flat_map(|(shard, r)| register_rows(r.minute, &r.game_id, shard, &r.agg.players))
         .collect();
     copy_rows(
         tx,
@@ -257,7 +262,7 @@ pub(crate) async fn write_games(
 
 pub(crate) async fn write_dead_letters(
     tx: &Transaction<'_>,
-    letters: &[DeadLetter],
+    letters: &[&DeadLetter],
 ) -> Result<(), tokio_postgres::Error> {
     if letters.is_empty() {
         return Ok(());

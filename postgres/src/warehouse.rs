@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use inlet_rollup::row::{merge_games, merge_viewing};
 use inlet_rollup::{GameRow, ViewingRow};
-use inlet_seams::{DeadLetter, ShardCommit, ShardId, StoredSeen, Totals, Warehouse, WarehouseError};
+use inlet_seams::{
+    DeadLetter, ShardCommit, ShardId, StoredSeen, Totals, Warehouse, WarehouseError, answer_failed_group,
+};
 use tokio_postgres::Row;
 
 /// Rollups, dead letters, leases and checkpoints in PostgreSQL.
@@ -78,45 +80,68 @@ impl PgWarehouse {
     }
 }
 
-/// One attempt at a commit. `Ok(false)`: fenced off, nothing applied.
-async fn commit_once(pool: Pool, c: &ShardCommit) -> Result<bool, Attempt> {
+/// One attempt at a group of commits in one transaction: each fenced by its own lease
+/// (`false`: fenced off, nothing of it applied), the rows of those that apply staged and
+/// merged together.
+async fn commit_once(pool: Pool, commits: &[ShardCommit]) -> Result<Vec<bool>, Attempt> {
     let mut client = connect(&pool).await?;
     let tx = client.transaction().await?;
-    let t = &c.token;
-    let checkpoint_seq = c.checkpoint.as_ref().map(|k| k.sequence.as_str().to_owned());
-    let checkpoint_sub = c.checkpoint.as_ref().map(|k| k.sub_sequence as i32);
-    // First, so the lease row stays locked until commit: a take waits for us, then sees a
-    // counter that no longer matches only after this commit is whole.
-    let fenced = tx
-        .execute(
+    // Fences first, so the lease rows stay locked until commit: a take waits for us, then
+    // sees a counter that no longer matches only after this commit is whole.
+    let fence = tx
+        .prepare(
             "UPDATE inlet_leases SET checkpoint_seq = COALESCE($1, checkpoint_seq),
                     checkpoint_sub = COALESCE($2, checkpoint_sub), watermark_ms = COALESCE($3, watermark_ms),
                     finished = finished OR $4
               WHERE shard_id = $5 AND owner = $6 AND counter = $7",
-            &[
-                &checkpoint_seq,
-                &checkpoint_sub,
-                &c.watermark_ms,
-                &c.shard_end,
-                &t.shard.0,
-                &t.owner,
-                &(t.counter as i64),
-            ],
         )
         .await?;
-    if fenced == 0 {
-        return Ok(false);
+    let mut applied = Vec::with_capacity(commits.len());
+    for c in commits {
+        let t = &c.token;
+        let checkpoint_seq = c.checkpoint.as_ref().map(|k| k.sequence.as_str().to_owned());
+        let checkpoint_sub = c.checkpoint.as_ref().map(|k| k.sub_sequence as i32);
+        let fenced = tx
+            .execute(
+                &fence,
+                &[
+                    &checkpoint_seq,
+                    &checkpoint_sub,
+                    &c.watermark_ms,
+                    &c.shard_end,
+                    &t.shard.0,
+                    &t.owner,
+                    &(t.counter as i64),
+                ],
+            )
+            .await?;
+        applied.push(fenced == 1);
     }
-    // The shard moved on: whatever failed before has passed.
-    tx.execute("DELETE FROM inlet_shard_failures WHERE shard_id = $1", &[&t.shard.0])
+    let live: Vec<&ShardCommit> = commits
+        .iter()
+        .zip(&applied)
+        .filter(|(_, a)| **a)
+        .map(|(c, _)| c)
+        .collect();
+    if live.is_empty() {
+        return Ok(applied);
+    }
+    // The shards moved on: whatever failed before has passed.
+    let shards: Vec<&str> = live.iter().map(|c| c.token.shard.as_str()).collect();
+    tx.execute("DELETE FROM inlet_shard_failures WHERE shard_id = ANY($1)", &[&shards])
         .await?;
     tx.batch_execute(STAGING).await?;
-    write_viewing(&tx, t.shard.as_str(), &c.viewing).await?;
-    write_games(&tx, t.shard.as_str(), &c.games).await?;
-    write_dead_letters(&tx, &c.dead_letters).await?;
-    write_seen(&tx, c).await?;
+    let viewing: Vec<(&str, &[ViewingRow])> = live.iter().map(|c| (c.token.shard.as_str(), &c.viewing[..])).collect();
+    write_viewing(&tx, &viewing).await?;
+    let games: Vec<(&str, &[GameRow])> = live.iter().map(|c| (c.token.shard.as_str(), &c.games[..])).collect();
+    write_games(&tx, &games).await?;
+    let letters: Vec<&DeadLetter> = live.iter().flat_map(|c| &c.dead_letters).collect();
+    write_dead_letters(&tx, &letters).await?;
+    for c in &live {
+        write_seen(&tx, c).await?;
+    }
     tx.commit().await?;
-    Ok(true)
+    Ok(applied)
 }
 
 impl PgWarehouse {
@@ -144,11 +169,29 @@ impl PgWarehouse {
 #[async_trait]
 impl Warehouse for PgWarehouse {
     async fn commit(&self, commit: &ShardCommit) -> Result<(), WarehouseError> {
-        let applied = self.run("commit", |pool| commit_once(pool, commit)).await?;
-        if applied {
-            Ok(())
-        } else {
-            Err(WarehouseError::lease_lost(&commit.token))
+        self.commit_many(std::slice::from_ref(commit))
+            .await
+            .pop()
+            .unwrap_or(Ok(()))
+    }
+
+    async fn commit_many(&self, commits: &[ShardCommit]) -> Vec<Result<(), WarehouseError>> {
+        if commits.is_empty() {
+            return Vec::new();
+        }
+        match self.run("commit", |pool| commit_once(pool, commits)).await {
+            Ok(applied) => commits
+                .iter()
+                .zip(applied)
+                .map(|(c, ok)| {
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(WarehouseError::lease_lost(&c.token))
+                    }
+                })
+                .collect(),
+            Err(e) => answer_failed_group(self, commits, e).await,
         }
     }
 

@@ -450,10 +450,18 @@ pub async fn warehouse_group_commit<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
     w.ensure_leases(&[shard(0), shard(1), shard(2)]).await.unwrap();
     let mut tokens = Vec::new();
     for i in 0..3 {
-        tokens.push(w.take(&ShardId::from_index(i), 0, "a", i64::MAX).await.unwrap().unwrap());
+        tokens.push(
+            w.take(&ShardId::from_index(i), 0, "a", i64::MAX)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
     }
     // Shard 1's lease is taken by b: a's commit of it is a zombie's.
-    w.take(&tokens[1].shard, tokens[1].counter, "b", i64::MAX).await.unwrap().unwrap();
+    w.take(&tokens[1].shard, tokens[1].counter, "b", i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
     let commits: Vec<ShardCommit> = tokens
         .iter()
         .enumerate()
@@ -462,15 +470,26 @@ pub async fn warehouse_group_commit<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
     let answers = w.commit_many(&commits).await;
     assert_eq!(answers.len(), 3);
     assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
-    assert!(matches!(answers[1], Err(WarehouseError::LeaseLost { .. })), "{answers:?}");
+    assert!(
+        matches!(answers[1], Err(WarehouseError::LeaseLost { .. })),
+        "{answers:?}"
+    );
     let rows = w.viewing_rollups(7, 8).await.unwrap();
-    assert_eq!(rows[0].agg.events, 1 + 3, "shards 0 and 2 applied, the fenced-off one did not");
+    assert_eq!(
+        rows[0].agg.events,
+        1 + 3,
+        "shards 0 and 2 applied, the fenced-off one did not"
+    );
     let leases = w.list().await.unwrap();
     let checkpoint = |i: usize| leases[i].checkpoint.as_ref().map(|c| c.sequence.clone());
     assert_eq!(checkpoint(0), Some(SequenceNumber::from_u64(10)));
     assert_eq!(checkpoint(1), None, "the fenced-off commit moved nothing");
     assert_eq!(checkpoint(2), Some(SequenceNumber::from_u64(12)));
-    assert_eq!(w.totals().await.unwrap().dead_letters[0].2, 2, "only the applied commits' dead letters");
+    assert_eq!(
+        w.totals().await.unwrap().dead_letters[0].2,
+        2,
+        "only the applied commits' dead letters"
+    );
     assert!(w.commit_many(&[]).await.is_empty());
 }
 

@@ -20,6 +20,26 @@ pub enum DeadLetterKind {
     Late,
 }
 
+/// The answers for a group of commits that failed as a whole. An outage (a retryable
+/// error) is every commit's answer; any other error may be one commit's doing, so each is
+/// tried alone and a bad one cannot hold its neighbours back.
+pub async fn answer_failed_group<W: Warehouse + ?Sized>(
+    warehouse: &W,
+    commits: &[ShardCommit],
+    error: WarehouseError,
+) -> Vec<Result<(), WarehouseError>> {
+    let outage = matches!(error, WarehouseError::Database { retryable: true, .. });
+    if commits.len() > 1 && !outage {
+        let mut out = Vec::with_capacity(commits.len());
+        for c in commits {
+            out.push(warehouse.commit(c).await);
+        }
+        return out;
+    }
+    let copies: Vec<_> = (1..commits.len()).map(|_| Err(error.copy())).collect();
+    std::iter::once(Err(error)).chain(copies).take(commits.len()).collect()
+}
+
 impl DeadLetterKind {
     /// Every kind, in a stable order.
     pub const ALL: [DeadLetterKind; 4] = [
@@ -192,6 +212,31 @@ impl WarehouseError {
         WarehouseError::Corrupt {
             what,
             reason: reason.to_string(),
+        }
+    }
+
+    /// The same error for another commit of a group: its causes carried in words.
+    fn copy(&self) -> WarehouseError {
+        match self {
+            WarehouseError::LeaseLost { shard, owner, counter } => WarehouseError::LeaseLost {
+                shard: shard.clone(),
+                owner: owner.clone(),
+                counter: *counter,
+            },
+            WarehouseError::Database {
+                operation, retryable, ..
+            } => WarehouseError::Database {
+                operation,
+                retryable: *retryable,
+                source: crate::error_chain(self)
+                    .split_once(": ")
+                    .map_or_else(String::new, |(_, causes)| causes.to_owned())
+                    .into(),
+            },
+            WarehouseError::Corrupt { what, reason } => WarehouseError::Corrupt {
+                what,
+                reason: reason.clone(),
+            },
         }
     }
 }
