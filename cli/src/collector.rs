@@ -2,7 +2,7 @@
 //! hash-key`, which prints what a key's `sha256` setting must be.
 use crate::backends::Locations;
 use crate::settings::Overrides;
-use crate::stdout::say;
+use crate::stdout::{say, tell};
 use crate::{ops, pipeline};
 use anyhow::{Context, Result, bail};
 use inlet_collector::Collector;
@@ -86,7 +86,7 @@ pub async fn run(args: CollectorArgs, config: InletConfig) -> Result<ExitCode> {
     }
     let p = summary.producer;
     if p.failed > 0 || p.delivered != p.accepted || !summary.drained {
-        eprintln!(
+        tell!(
             "error: {} of {} accepted events not delivered; requests drained: {}",
             p.accepted - p.delivered,
             p.accepted,

@@ -41,6 +41,7 @@ mod warehouse_admin;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use stdout::tell;
 
 /// mimalloc: the hot paths allocate per event (protobuf strings), and glibc's malloc and free
 /// were about a quarter of the consumer core's instructions (BENCHMARKS.md).
@@ -155,7 +156,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             // A bad setting is a usage error, as a bad flag is.
-            eprintln!("error: configuration: {e}");
+            tell!("error: configuration: {e}");
             return ExitCode::from(2);
         }
     };
@@ -172,13 +173,13 @@ fn main() -> ExitCode {
     if config.metrics.listen.is_some()
         && let Err(e) = ops::exporter(cli.command.role())
     {
-        eprintln!("error: {e:#}");
+        tell!("error: {e:#}");
         return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            tell!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -204,11 +205,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if stdout::is_closed_pipe(&e) => ExitCode::from(stdout::CLOSED),
         Err(e) if e.downcast_ref::<inlet_config::ConfigError>().is_some() => {
-            eprintln!("error: configuration: {e:#}");
+            tell!("error: configuration: {e:#}");
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            tell!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -3,7 +3,7 @@ use crate::backends::Locations;
 use crate::human::{count, rate};
 use crate::ops;
 use crate::settings::Overrides;
-use crate::stdout::say;
+use crate::stdout::{say, tell};
 use crate::{bench_report, report};
 use anyhow::{Result, bail};
 use inlet_config::model::ProducerSection;
@@ -274,13 +274,13 @@ pub fn check_delivery(stats: &ProducerStats) -> ExitCode {
     // Events an earlier run left in the spool were accepted by it and are sent by this one.
     let to_deliver = stats.accepted + stats.resumed;
     if stats.failed > 0 || stats.delivered != to_deliver {
-        eprintln!(
+        tell!(
             "error: {} of {} events were not delivered",
             count(to_deliver.saturating_sub(stats.delivered)),
             count(to_deliver)
         );
         if stats.dead_letter_unwritten > 0 {
-            eprintln!(
+            tell!(
                 "error: {} of them could not be written to the dead-letter file either (see the log): \
                  they are lost",
                 count(stats.dead_letter_unwritten)

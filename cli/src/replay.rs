@@ -3,7 +3,7 @@
 use crate::backends::Locations;
 use crate::human::{self, count};
 use crate::pipeline::wait_for_signal;
-use crate::stdout::say;
+use crate::stdout::{say, tell};
 use anyhow::{Context, Result, bail};
 use clap::builder::{NonEmptyStringValueParser, PossibleValue, PossibleValuesParser};
 use indicatif::ProgressBar;
@@ -161,7 +161,7 @@ async fn replay(args: ReplayArgs) -> Result<ExitCode> {
     if let (Some(from), Some(to)) = (args.from, args.to)
         && from >= to
     {
-        eprintln!(
+        tell!(
             "error: --from {} is not before --to {}: the range is empty",
             human::time_ms(from),
             human::time_ms(to)
@@ -268,14 +268,14 @@ async fn replay(args: ReplayArgs) -> Result<ExitCode> {
                 inlet_replay::drive(&source, &start, &filter, &mut sink, &mut progress, &counters, &cancel).await;
             if let Some(p) = producer {
                 let stats = p.close().await?;
-                eprintln!(
+                tell!(
                     "emitted {} events in {} stream records",
                     count(stats.delivered),
                     count(stats.stream_records)
                 );
             }
             driven.map(|d| {
-                eprintln!(
+                tell!(
                     "{} stream records, {} user records ({} not events), {} {}",
                     count(d.records),
                     count(d.user_records),
@@ -288,7 +288,7 @@ async fn replay(args: ReplayArgs) -> Result<ExitCode> {
     };
     bar.finish_and_clear();
     for t in archive.torn_tails() {
-        eprintln!(
+        tell!(
             "archive: {} ends in a torn block at byte {} (a crash while writing); read up to it",
             t.path.display(),
             t.offset
@@ -299,7 +299,7 @@ async fn replay(args: ReplayArgs) -> Result<ExitCode> {
             if !args.dry_run {
                 progress.remove()?;
             }
-            eprintln!(
+            tell!(
                 "{} events in {:.1} s",
                 count(counters.events.load(Relaxed)),
                 started.elapsed().as_secs_f64()
@@ -307,7 +307,7 @@ async fn replay(args: ReplayArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(ReplayError::Interrupted) => {
-            eprintln!(
+            tell!(
                 "interrupted: progress saved in {}; run the same command to resume",
                 progress_path.display()
             );

@@ -1,6 +1,7 @@
 //! What commands print on stdout. When its reader goes away (`inlet report | head -1`) the
 //! process ends quietly with 141, as a Unix tool killed by SIGPIPE does: Rust ignores
-//! SIGPIPE, so `println!` would panic instead.
+//! SIGPIPE, so `println!` would panic instead. Messages on stderr go through `tell!`, which
+//! drops what a closed stderr cannot take (`eprintln!` would panic there too).
 use std::io::{ErrorKind, Write};
 
 /// The exit status of a process whose stdout reader went away (128 + SIGPIPE).
@@ -13,13 +14,22 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+/// `eprintln!` that does not panic on a closed stderr (`inlet consume 2>&1 | head`).
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use tell;
+
 /// Writes `text` to stdout; see the module.
 pub fn write(text: std::fmt::Arguments<'_>) {
     if let Err(e) = std::io::stdout().lock().write_fmt(text) {
         if e.kind() == ErrorKind::BrokenPipe {
             std::process::exit(CLOSED.into());
         }
-        eprintln!("error: cannot write to stdout: {e}");
+        tell!("error: cannot write to stdout: {e}");
         std::process::exit(1);
     }
 }

@@ -313,3 +313,14 @@ fn a_closed_stdout_ends_a_command_quietly() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_closed_stderr_does_not_turn_an_error_into_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("none").display().to_string();
+    // As `inlet report 2>&1 | head -0`: the error has nowhere to go, the status still says it.
+    let mut child = inlet(&["report", "--data-dir", &dir]).spawn().unwrap();
+    drop(child.stderr.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a panic exits with 101");
+}

@@ -7,7 +7,7 @@ use super::summary::{ProcFigures, Summary, redact};
 use crate::backends::Locations;
 use crate::bench_report::{self, Report};
 use crate::human::count;
-use crate::stdout::say;
+use crate::stdout::{say, tell};
 use anyhow::{Context, Result, bail};
 use inlet_seams::{LeaseStore, LeasedWarehouse, Warehouse};
 use std::path::{Path, PathBuf};
@@ -343,7 +343,7 @@ async fn wait_committed(
         }
         procs.check()?;
         if progress && shown.elapsed() >= Duration::from_secs(5) {
-            eprintln!("  committed {} of {} events", count(handled), count(events));
+            tell!("  committed {} of {} events", count(handled), count(events));
             shown = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
