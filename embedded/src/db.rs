@@ -1,8 +1,9 @@
 //! SQLite connections shared by several processes, used from async code.
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Mutex;
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,28 +52,27 @@ impl Shared {
         }
     }
 
-    /// Runs `f` with the connection on tokio's blocking pool.
+    /// Runs `f` with the connection on tokio's blocking pool. The connection is waited for
+    /// here, not on a blocking thread: a worker's hundred shard readers sharing a few
+    /// connections would otherwise park a hundred threads on a lock.
     pub async fn call<T, F>(&self, f: F) -> rusqlite::Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock poisons it; the connection itself is still
-            // consistent (SQLite rolls back an open transaction), so keep using it.
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .unwrap_or_else(|join| match join.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            // Cancelled: the runtime is shutting down.
-            Err(_) => Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
-                Some("runtime shutting down".into()),
-            )),
-        })
+        let mut guard = Arc::clone(&self.conn).lock_owned().await;
+        // A panic in `f` leaves the connection consistent (SQLite rolls back an open
+        // transaction), so the next call keeps using it.
+        tokio::task::spawn_blocking(move || f(&mut guard))
+            .await
+            .unwrap_or_else(|join| match join.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Cancelled: the runtime is shutting down.
+                Err(_) => Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
+                    Some("runtime shutting down".into()),
+                )),
+            })
     }
 }
 

@@ -9,6 +9,8 @@ use inlet_seams::{
 };
 use rusqlite::{OptionalExtension, params};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const SCHEMA: &str = "
@@ -35,14 +37,22 @@ CREATE TABLE IF NOT EXISTS records (
 /// Most bytes of record data one read returns (as Kinesis `GetRecords` caps a call at 10 MB).
 const MAX_BATCH_BYTES: usize = 4 << 20;
 
-/// The embedded stream. Cloning shares the writer connection; readers open their own.
+/// Read connections a stream value (and its clones) shares among all its shard readers: a
+/// worker holding 128 shards reads through these instead of 128 connections, each with its
+/// own page cache (up to 2 MiB) and its own thread waiting in a read.
+const READ_CONNECTIONS: usize = 4;
+
+/// The embedded stream. Cloning shares the writer connection and the read connections.
 #[derive(Debug, Clone)]
 pub struct EmbeddedStream {
     path: PathBuf,
     name: String,
     writer: Shared,
+    /// Opened at the first shard reader; handed out in turn.
+    readers: Arc<tokio::sync::OnceCell<Vec<Shared>>>,
+    next_reader: Arc<AtomicUsize>,
     /// Open shards sorted by range start, with their row index: the write routing table.
-    open: std::sync::Arc<Vec<(Shard, i64)>>,
+    open: Arc<Vec<(Shard, i64)>>,
 }
 
 fn now_ms() -> i64 {
@@ -98,7 +108,9 @@ impl EmbeddedStream {
             path: path.to_owned(),
             name,
             writer,
-            open: std::sync::Arc::new(open),
+            readers: Arc::default(),
+            next_reader: Arc::default(),
+            open: Arc::new(open),
         })
     }
 
@@ -274,16 +286,27 @@ impl StreamReader for EmbeddedStream {
                 source: boxed(e),
             }
         };
-        let conn = tokio::task::spawn_blocking(move || db::open(&path, false))
-            .await
-            .map_err(|e| StreamError::Read {
-                stream: name.clone(),
-                shard: id.clone(),
-                retryable: true,
-                source: Box::new(e),
-            })?
-            .map_err(&read_err)?;
-        let conn = Shared::new(conn);
+        let readers = self
+            .readers
+            .get_or_try_init(|| async {
+                let mut conns = Vec::with_capacity(READ_CONNECTIONS);
+                for _ in 0..READ_CONNECTIONS {
+                    let path = path.clone();
+                    let conn = tokio::task::spawn_blocking(move || db::open(&path, false))
+                        .await
+                        .map_err(|e| StreamError::Read {
+                            stream: name.clone(),
+                            shard: id.clone(),
+                            retryable: true,
+                            source: Box::new(e),
+                        })?
+                        .map_err(&read_err)?;
+                    conns.push(Shared::new(conn));
+                }
+                Ok::<_, StreamError>(conns)
+            })
+            .await?;
+        let conn = readers[self.next_reader.fetch_add(1, Ordering::Relaxed) % readers.len()].clone();
         let sid = id.0.clone();
         let found = conn
             .call(move |c| {
@@ -326,7 +349,7 @@ impl StreamReader for EmbeddedStream {
     }
 }
 
-/// Reads one shard of the embedded stream, with a connection of its own.
+/// Reads one shard of the embedded stream, through one of the stream's read connections.
 #[derive(Debug)]
 struct EmbeddedShardReader {
     conn: Shared,
