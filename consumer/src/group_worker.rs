@@ -12,7 +12,7 @@ use crate::events::{LeaseEvent, LostAt, ReleaseReason, TakenHow};
 use crate::metrics as m;
 use crate::shard_task::{Exit, Shared};
 use crate::stats::ConsumerStats;
-use crate::worker::{Running, WorkerError, now_ms, release, stop_all};
+use crate::worker::{Running, WorkerError, now_ms, release, renew_all, stop_all};
 use inlet_seams::{
     GroupEvent, GroupMember, HashKeyRange, Lease, LeaseStore, LeaseToken, Positions, ShardId, Warehouse,
 };
@@ -243,13 +243,7 @@ impl GroupWorker {
             }
         }
         let expires = now_ms() + self.shared.config.failover.as_millis() as i64;
-        let mut lost = Vec::new();
-        for (shard, r) in running.iter() {
-            if !self.leases.renew(&r.token, expires).await? {
-                lost.push(shard.clone());
-            }
-        }
-        for shard in lost {
+        for shard in renew_all(&*self.leases, running, expires).await? {
             if let Some(r) = running.remove(&shard) {
                 LeaseEvent::Lost {
                     token: &r.token,

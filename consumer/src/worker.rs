@@ -197,15 +197,7 @@ impl Worker {
         }
         // Renew what we hold; drop what we lost.
         let expires = now_ms() + cfg.failover.as_millis() as i64;
-        let mut lost = Vec::new();
-        for (shard, r) in state.running.iter() {
-            let renewed = self.leases.renew(&r.token, expires).await?;
-            tracing::debug!(shard = %shard, counter = r.token.counter, renewed, "lease renewal");
-            if !renewed {
-                lost.push(shard.clone());
-            }
-        }
-        for shard in lost {
+        for shard in renew_all(&*self.leases, &state.running, expires).await? {
             if let Some(r) = state.running.remove(&shard) {
                 LeaseEvent::Lost {
                     token: &r.token,
@@ -305,6 +297,28 @@ pub(crate) async fn report_failure(leases: &dyn LeaseStore, token: &LeaseToken, 
     if let Err(e) = leases.report_failure(token, error, now_ms()).await {
         tracing::warn!(shard = %token.shard, error = %e, "recording the shard's failure failed");
     }
+}
+
+/// Renews every lease `running` holds in one call to the store; the shards whose leases
+/// were lost come back.
+pub(crate) async fn renew_all(
+    leases: &dyn LeaseStore,
+    running: &BTreeMap<ShardId, Running>,
+    expires_at_ms: i64,
+) -> Result<Vec<ShardId>, LeaseError> {
+    let tokens: Vec<LeaseToken> = running.values().map(|r| r.token.clone()).collect();
+    let renewed = leases.renew_many(&tokens, expires_at_ms).await?;
+    tracing::debug!(
+        held = tokens.len(),
+        lost = renewed.iter().filter(|r| !**r).count(),
+        "lease renewals"
+    );
+    Ok(tokens
+        .into_iter()
+        .zip(renewed)
+        .filter(|(_, renewed)| !renewed)
+        .map(|(t, _)| t.shard)
+        .collect())
 }
 
 /// Gives a held lease back, so that a restart (here or elsewhere) resumes at once.

@@ -13,6 +13,9 @@ fn store_error(operation: &'static str) -> impl Fn(rusqlite::Error) -> LeaseErro
     }
 }
 
+/// Extends a lease still held under the token: `?1` the new expiry, `?2..?4` the token.
+const RENEW: &str = "UPDATE leases SET expires_at_ms = ?1 WHERE shard_id = ?2 AND owner = ?3 AND counter = ?4";
+
 #[async_trait]
 impl LeaseStore for EmbeddedWarehouse {
     async fn ensure_leases(&self, shards: &[Shard]) -> Result<(), LeaseError> {
@@ -124,14 +127,34 @@ impl LeaseStore for EmbeddedWarehouse {
         let changed = self
             .conn
             .call(move |c| {
-                c.prepare_cached(
-                    "UPDATE leases SET expires_at_ms = ?1 WHERE shard_id = ?2 AND owner = ?3 AND counter = ?4",
-                )?
-                .execute(params![expires_at_ms, t.shard.0, t.owner, t.counter as i64])
+                c.prepare_cached(RENEW)?
+                    .execute(params![expires_at_ms, t.shard.0, t.owner, t.counter as i64])
             })
             .await
             .map_err(store_error("renew"))?;
         Ok(changed == 1)
+    }
+
+    async fn renew_many(&self, tokens: &[LeaseToken], expires_at_ms: i64) -> Result<Vec<bool>, LeaseError> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tokens = tokens.to_vec();
+        self.conn
+            .call(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let mut renewed = Vec::with_capacity(tokens.len());
+                {
+                    let mut st = tx.prepare_cached(RENEW)?;
+                    for t in &tokens {
+                        renewed.push(st.execute(params![expires_at_ms, t.shard.0, t.owner, t.counter as i64])? == 1);
+                    }
+                }
+                tx.commit()?;
+                Ok(renewed)
+            })
+            .await
+            .map_err(store_error("renew"))
     }
 
     async fn release(&self, token: &LeaseToken) -> Result<(), LeaseError> {

@@ -138,6 +138,35 @@ impl LeaseStore for PgWarehouse {
         Ok(changed == 1)
     }
 
+    async fn renew_many(&self, tokens: &[LeaseToken], expires_at_ms: i64) -> Result<Vec<bool>, LeaseError> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shards: Vec<&str> = tokens.iter().map(|t| t.shard.as_str()).collect();
+        let owners: Vec<&str> = tokens.iter().map(|t| t.owner.as_str()).collect();
+        let counters: Vec<i64> = tokens.iter().map(|t| t.counter as i64).collect();
+        // One statement for the round; the shards it renewed come back.
+        let rows = self
+            .run("renew leases", |pool| {
+                let (shards, owners, counters) = (&shards, &owners, &counters);
+                async move {
+                    let c = connect(&pool).await?;
+                    Ok(c.query(
+                        "UPDATE inlet_leases l SET expires_at_ms = $1
+                           FROM unnest($2::text[], $3::text[], $4::int8[]) AS t(shard_id, owner, counter)
+                          WHERE l.shard_id = t.shard_id AND l.owner = t.owner AND l.counter = t.counter
+                      RETURNING l.shard_id",
+                        &[&expires_at_ms, shards, owners, counters],
+                    )
+                    .await?)
+                }
+            })
+            .await
+            .map_err(lease_error("renew"))?;
+        let renewed: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        Ok(tokens.iter().map(|t| renewed.contains(t.shard.as_str())).collect())
+    }
+
     async fn release(&self, token: &LeaseToken) -> Result<(), LeaseError> {
         let counter = token.counter as i64;
         self.run("release lease", |pool| {

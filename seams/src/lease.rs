@@ -188,6 +188,16 @@ pub trait LeaseStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<LeaseToken>, LeaseError>;
     /// Extends a held lease. `false` if it was lost (taken by another worker).
     async fn renew(&self, token: &LeaseToken, expires_at_ms: i64) -> Result<bool, LeaseError>;
+    /// Extends a worker's held leases, with one answer each, in order (`false`: lost). A store
+    /// that can renews them in one round trip (a worker holding 128 shards would otherwise
+    /// write 128 transactions a round); by default one by one.
+    async fn renew_many(&self, tokens: &[LeaseToken], expires_at_ms: i64) -> Result<Vec<bool>, LeaseError> {
+        let mut out = Vec::with_capacity(tokens.len());
+        for t in tokens {
+            out.push(self.renew(t, expires_at_ms).await?);
+        }
+        Ok(out)
+    }
     /// Gives a held lease up, so another worker can take it at once.
     async fn release(&self, token: &LeaseToken) -> Result<(), LeaseError>;
     /// Deletes `shard`'s lease if it is finished, not held at `now_ms` (no owner, or expired),

@@ -331,6 +331,34 @@ pub async fn lease_lifecycle(store: &dyn LeaseStore) {
     store.release(&b).await.unwrap();
     let now = store.list().await.unwrap();
     assert!(now[0].owner.is_none() && now[0].is_available(0));
+
+    // A round's renewals at once: each answered on its own, a lost one refused alone.
+    let mut tokens = Vec::new();
+    for l in &now[..2] {
+        tokens.push(
+            store
+                .take(&l.shard, l.counter, "c", 1_000)
+                .await
+                .unwrap()
+                .expect("free lease"),
+        );
+    }
+    let stolen = store
+        .take(&tokens[0].shard, tokens[0].counter, "d", 1_000)
+        .await
+        .unwrap()
+        .expect("taken with the current counter");
+    assert_eq!(store.renew_many(&tokens, 5_000).await.unwrap(), [false, true]);
+    assert_eq!(store.renew_many(&[], 5_000).await.unwrap(), Vec::<bool>::new());
+    let now = store.list().await.unwrap();
+    assert_eq!(
+        (now[0].owner.as_deref(), now[0].expires_at_ms),
+        (Some("d"), 1_000),
+        "a lost lease is not renewed"
+    );
+    assert_eq!((now[1].owner.as_deref(), now[1].expires_at_ms), (Some("c"), 5_000));
+    store.release(&stolen).await.unwrap();
+    store.release(&tokens[1]).await.unwrap();
 }
 
 /// Commits are atomic, cumulative (a rewrite replaces) and fenced by the lease counter.
