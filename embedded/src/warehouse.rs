@@ -7,7 +7,7 @@ use inlet_rollup::row::{merge_games, merge_viewing};
 use inlet_rollup::{GameAgg, GameRow, SeenIds, ViewingAgg, ViewingRow};
 use inlet_seams::{
     DeadLetter, DeadLetterKind, SequenceNumber, ShardCommit, ShardId, StoredSeen, Totals, Warehouse, WarehouseError,
-    answer_failed_group,
+    answer_group,
 };
 use inlet_sketches::{Hll, QuantileSketch};
 use rusqlite::{OptionalExtension, params};
@@ -400,20 +400,7 @@ impl Warehouse for EmbeddedWarehouse {
     async fn commit_many(&self, commits: &[ShardCommit]) -> Vec<Result<(), WarehouseError>> {
         let owned = commits.to_vec();
         let outcome = self.conn.call(move |c| commit_tx(c, &owned)).await;
-        match outcome {
-            Ok(applied) => commits
-                .iter()
-                .zip(applied)
-                .map(|(c, ok)| {
-                    if ok {
-                        Ok(())
-                    } else {
-                        Err(WarehouseError::lease_lost(&c.token))
-                    }
-                })
-                .collect(),
-            Err(e) => answer_failed_group(self, commits, db_error("commit")(e)).await,
-        }
+        answer_group(self, commits, outcome.map_err(db_error("commit"))).await
     }
 
     async fn shard_partials(

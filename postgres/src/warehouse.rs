@@ -10,9 +10,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use inlet_rollup::row::{merge_games, merge_viewing};
 use inlet_rollup::{GameRow, ViewingRow};
-use inlet_seams::{
-    DeadLetter, ShardCommit, ShardId, StoredSeen, Totals, Warehouse, WarehouseError, answer_failed_group,
-};
+use inlet_seams::{DeadLetter, ShardCommit, ShardId, StoredSeen, Totals, Warehouse, WarehouseError, answer_group};
 use tokio_postgres::Row;
 
 /// Rollups, dead letters, leases and checkpoints in PostgreSQL.
@@ -179,20 +177,8 @@ impl Warehouse for PgWarehouse {
         if commits.is_empty() {
             return Vec::new();
         }
-        match self.run("commit", |pool| commit_once(pool, commits)).await {
-            Ok(applied) => commits
-                .iter()
-                .zip(applied)
-                .map(|(c, ok)| {
-                    if ok {
-                        Ok(())
-                    } else {
-                        Err(WarehouseError::lease_lost(&c.token))
-                    }
-                })
-                .collect(),
-            Err(e) => answer_failed_group(self, commits, e).await,
-        }
+        let attempt = self.run("commit", |pool| commit_once(pool, commits)).await;
+        answer_group(self, commits, attempt).await
     }
 
     async fn shard_partials(

@@ -38,7 +38,7 @@ pub use stream::{
 };
 pub use warehouse::{
     DeadLetter, DeadLetterKind, LeasedWarehouse, ShardCommit, StoredSeen, Totals, Warehouse, WarehouseError,
-    answer_failed_group,
+    answer_group,
 };
 
 /// An error and its sources, `error: source: source...`, for logs and messages that must

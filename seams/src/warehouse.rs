@@ -20,14 +20,31 @@ pub enum DeadLetterKind {
     Late,
 }
 
-/// The answers for a group of commits that failed as a whole. An outage (a retryable
-/// error) is every commit's answer; any other error may be one commit's doing, so each is
-/// tried alone and a bad one cannot hold its neighbours back.
-pub async fn answer_failed_group<W: Warehouse + ?Sized>(
+/// The answers for a group of commits from one attempt at them: each applied or fenced off
+/// (`applied`, in order), or the error of the group as a whole. An outage (a retryable error)
+/// is every commit's answer; any other error may be one commit's doing, so each is tried
+/// alone and a bad one cannot hold its neighbours back.
+pub async fn answer_group<W: Warehouse + ?Sized>(
     warehouse: &W,
     commits: &[ShardCommit],
-    error: WarehouseError,
+    attempt: Result<Vec<bool>, WarehouseError>,
 ) -> Vec<Result<(), WarehouseError>> {
+    let error = match attempt {
+        Ok(applied) => {
+            return commits
+                .iter()
+                .zip(applied)
+                .map(|(c, ok)| {
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(WarehouseError::lease_lost(&c.token))
+                    }
+                })
+                .collect();
+        }
+        Err(e) => e,
+    };
     let outage = matches!(error, WarehouseError::Database { retryable: true, .. });
     if commits.len() > 1 && !outage {
         let mut out = Vec::with_capacity(commits.len());
