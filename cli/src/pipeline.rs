@@ -323,6 +323,14 @@ pub struct ConsumeArgs {
     /// consumer.initial_position].
     #[arg(long)]
     pub initial_position: Option<InitialPosition>,
+    /// How often the worker folds the warehouse's final minutes into one row per minute and
+    /// key; 0s: never [default: 1m; config: consumer.compact_every].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub compact_every: Option<Duration>,
+    /// Final minutes each shard keeps unfolded behind its open ones (event time): the span
+    /// `inlet replay rebuild` can still replace [default: 1h; config: consumer.compact_keep].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub compact_keep: Option<Duration>,
     /// How often the worker logs a progress line (events/s, totals, leases, lag).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub progress_every: Duration,
@@ -349,6 +357,12 @@ impl Overrides for ConsumeArgs {
         }
         if let Some(v) = self.initial_position {
             w.initial_position = v;
+        }
+        if let Some(v) = self.compact_every {
+            w.compact_every = v;
+        }
+        if let Some(v) = self.compact_keep {
+            w.compact_keep = v;
         }
     }
 

@@ -237,12 +237,17 @@ async fn replay(args: ReplayArgs) -> Result<ExitCode> {
                             continue;
                         }
                         say!(
-                            "{}: {} records, {} rows {}({} zeroed), minutes replaced up to {}{}",
+                            "{}: {} records, {} rows {}({} zeroed), minutes replaced from {} up to {}{}",
                             s.shard,
                             count(s.records),
                             count(s.rows as u64),
                             if args.dry_run { "would be written " } else { "written " },
                             count(s.zeroed as u64),
+                            if s.replaced_from_minute == i64::MIN {
+                                "the start".to_owned()
+                            } else {
+                                human::minute(s.replaced_from_minute)
+                            },
                             human::minute(s.replaced_to_minute),
                             if s.exact_start { "" } else { " (start not exact)" }
                         );

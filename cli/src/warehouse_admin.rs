@@ -1,4 +1,4 @@
-//! `inlet warehouse migrate|compact`: operations on a PostgreSQL warehouse.
+//! `inlet warehouse migrate|compact`: operations on a warehouse.
 use crate::backends::Locations;
 use crate::stdout::say;
 use anyhow::Result;
@@ -16,14 +16,16 @@ pub struct WarehouseArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
-    /// Apply pending schema migrations (workers also do this at start).
+    /// Apply pending schema migrations of a PostgreSQL warehouse (workers also do this at
+    /// start).
     Migrate,
-    /// Fold per-shard partials older than the horizon, in windows closed for their shard,
-    /// into one final row per key.
+    /// Fold every shard's final minutes into one row per minute and key, as workers do every
+    /// `consumer.compact_every`.
     Compact {
-        /// Compact minutes older than this.
-        #[arg(long, default_value = "1day", value_parser = humantime::parse_duration)]
-        older_than: Duration,
+        /// Final minutes each shard keeps unfolded behind its open ones (event time): the
+        /// span `inlet replay rebuild` can still replace.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        keep: Duration,
     },
 }
 
@@ -33,18 +35,13 @@ pub async fn run(args: WarehouseArgs) -> Result<ExitCode> {
             let applied = args.locations.postgres(false).await?.migrate().await?;
             say!("migrations applied: {applied:?}");
         }
-        Action::Compact { older_than } => {
-            let now_minute = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs() as i64
-                / 60;
-            let before = now_minute - (older_than.as_secs() / 60) as i64;
-            let lateness = inlet_rollup::Lateness::default().allowed_ms;
-            let done = args.locations.postgres(true).await?.compact(before, lateness).await?;
+        Action::Compact { keep } => {
+            let keep_minutes = i64::try_from(keep.as_secs() / 60)?;
+            let done = args.locations.existing_warehouse().await?.compact(keep_minutes).await?;
             say!(
-                "compacted {} partial rows into {} final rows",
-                done.partials,
-                done.finals
+                "folded {} per-shard rows into {} rows",
+                crate::human::count(done.partials),
+                crate::human::count(done.folded)
             );
         }
     }

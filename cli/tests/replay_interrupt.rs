@@ -122,6 +122,7 @@ async fn a_rebuild_interrupted_by_sigint_then_sigkill_ends_identical() {
             token: token.clone(),
             checkpoint: None,
             watermark_ms: None,
+            open_from_minute: None,
             viewing,
             games: games.into_iter().filter(|r| r.minute < to).collect(),
             dead_letters: Vec::new(),

@@ -227,6 +227,13 @@ pub struct ConsumerSection {
     /// Where a shard with no checkpoint starts: `trim_horizon`, `latest` or
     /// `at_timestamp:<RFC 3339>`.
     pub initial_position: InitialPosition,
+    /// How often this worker folds the warehouse's final minutes; `0s`: never.
+    #[serde(with = "humantime_serde")]
+    pub compact_every: Duration,
+    /// Final minutes each shard keeps unfolded (event time), the span `replay rebuild` can
+    /// still replace.
+    #[serde(with = "humantime_serde")]
+    pub compact_keep: Duration,
     /// Archive every raw record read to this directory; unset: no archive.
     pub archive: Option<PathBuf>,
 }
@@ -247,6 +254,8 @@ impl Default for ConsumerSection {
             lateness: Duration::from_millis(u64::try_from(w.lateness.allowed_ms).unwrap_or(0)),
             dedupe_retry_window: w.dedupe_retry_window,
             initial_position: w.initial_position,
+            compact_every: w.compact_every.unwrap_or(Duration::ZERO),
+            compact_keep: w.compact_keep,
             archive: None,
         }
     }
@@ -272,6 +281,8 @@ impl ConsumerSection {
         };
         w.dedupe_retry_window = self.dedupe_retry_window;
         w.initial_position = self.initial_position;
+        w.compact_every = Some(self.compact_every).filter(|d| !d.is_zero());
+        w.compact_keep = self.compact_keep;
         w
     }
 }

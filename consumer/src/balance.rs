@@ -154,6 +154,7 @@ mod tests {
             expires_at_ms: expires,
             checkpoint: None,
             watermark_ms: None,
+            folded_before_minute: None,
             parents: vec![],
             finished: false,
         }

@@ -38,6 +38,12 @@ pub struct WorkerConfig {
     pub limits: Limits,
     /// Where every raw record read is archived (durably before each commit), if anywhere.
     pub archive: Option<Arc<dyn Archive>>,
+    /// How often this worker folds the warehouse's final minutes (see [`crate::compactor`]);
+    /// `None`: never (another worker or `inlet warehouse compact` does it).
+    pub compact_every: Option<Duration>,
+    /// How many final minutes each shard keeps unfolded behind its open ones (event time):
+    /// a `replay rebuild` can replace those only, since folded minutes have no rows per shard.
+    pub compact_keep: Duration,
     /// Where a shard without a checkpoint starts (children of resharded shards excepted: see
     /// [`InitialPosition`]). The trim horizon by default.
     pub initial_position: InitialPosition,
@@ -61,6 +67,8 @@ impl WorkerConfig {
             dedupe_retry_window: Duration::from_millis(inlet_rollup::dedupe::DEFAULT_RETRY_WINDOW_MS as u64),
             limits: Limits::default(),
             archive: None,
+            compact_every: Some(Duration::from_secs(60)),
+            compact_keep: Duration::from_secs(3600),
             initial_position: InitialPosition::TrimHorizon,
         }
     }

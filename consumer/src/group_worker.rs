@@ -67,6 +67,7 @@ impl GroupWorker {
         let mut assigned: BTreeSet<ShardId> = BTreeSet::new();
         let mut tick = tokio::time::interval(self.shared.config.renew_interval);
         tracing::info!(worker = %me, "group worker started");
+        let compactor = crate::compactor::Compactor::start(Arc::clone(&self.shared.warehouse), &self.shared.config);
         let result = loop {
             tokio::select! {
                 () = shutdown.cancelled() => break Ok(()),
@@ -124,6 +125,9 @@ impl GroupWorker {
         };
         stop_all(&*self.leases, std::mem::take(&mut running), ReleaseReason::Shutdown).await;
         self.member.leave().await;
+        if let Some(c) = compactor {
+            c.stop().await;
+        }
         tracing::info!(worker = %me, "group worker stopped");
         result
     }

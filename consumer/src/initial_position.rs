@@ -244,6 +244,7 @@ mod tests {
                 sub_sequence: 0,
             }),
             watermark_ms: None,
+            folded_before_minute: None,
             parents: parents.iter().map(|i| ShardId::from_index(*i)).collect(),
             finished: false,
         }

@@ -9,6 +9,7 @@
 //!   (trim horizon, latest, at a timestamp; children of resharded shards at the trim horizon).
 //! - [`committer`]: a worker's shard commits written in groups (one warehouse transaction
 //!   for what queued meanwhile, each commit still fenced by its own lease).
+//! - [`compactor`]: the worker's periodic compaction of the warehouse's final minutes.
 //! - [`shard_task`]: one shard's async loop: restore, read, process, commit.
 //! - [`worker`]: [`Worker`], leases shards, renews, rebalances, runs shard tasks, shuts down
 //!   cleanly.
@@ -34,6 +35,7 @@
 
 pub mod balance;
 pub mod committer;
+pub mod compactor;
 pub mod config;
 pub mod events;
 pub mod group_worker;

@@ -21,6 +21,11 @@ inlet_metric_catalog::catalog! {
     histogram(inlet_metric_catalog::COUNTS) COMMIT_GROUP_SIZE = "inlet_consumer_commit_group_size";
     /// How far behind the newest record a shard's reader is (label `shard`).
     gauge MILLIS_BEHIND_LATEST = "inlet_consumer_millis_behind_latest";
+    /// Per-shard rows of final minutes folded into one row per minute and key by this
+    /// worker's compactions.
+    counter ROWS_FOLDED_TOTAL = "inlet_consumer_rows_folded_total";
+    /// Compactions run by this worker (label `outcome`: ok, error).
+    counter COMPACTIONS_TOTAL = "inlet_consumer_compactions_total";
     /// Leases held by this worker.
     gauge LEASES_HELD = "inlet_consumer_leases_held";
     /// Shards whose task failed and has not committed since (restarting from the last

@@ -307,6 +307,7 @@ impl RecordProcessor {
             token: token.clone(),
             checkpoint,
             watermark_ms,
+            open_from_minute: watermark_ms.map(|_| self.rollup.first_open_minute()),
             viewing,
             games,
             dead_letters: std::mem::take(&mut self.dead_letters),

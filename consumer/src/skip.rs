@@ -196,6 +196,7 @@ async fn skip_held(
         token: token.clone(),
         checkpoint: Some(Checkpoint::whole(through.clone())),
         watermark_ms: lease.watermark_ms,
+        open_from_minute: None,
         viewing: Vec::new(),
         games: Vec::new(),
         dead_letters: vec![DeadLetter {

@@ -107,6 +107,7 @@ impl Worker {
         let mut state = State::default();
         let mut store_failures = 0u32;
         tracing::info!(worker = %me, "worker started");
+        let compactor = crate::compactor::Compactor::start(Arc::clone(&self.shared.warehouse), cfg);
         // A series a dashboard charts from the start, before any lease is lost.
         metrics::counter!(m::LEASES_LOST_TOTAL).increment(0);
         metrics::gauge!(m::SHARDS_FAILING).set(0.0);
@@ -129,6 +130,9 @@ impl Worker {
                         ReleaseReason::Shutdown,
                     )
                     .await;
+                    if let Some(c) = compactor {
+                        c.stop().await;
+                    }
                     return Err(e);
                 }
             }
@@ -144,6 +148,9 @@ impl Worker {
             ReleaseReason::Shutdown,
         )
         .await;
+        if let Some(c) = compactor {
+            c.stop().await;
+        }
         tracing::info!(worker = %me, "worker stopped");
         Ok(())
     }

@@ -167,6 +167,14 @@ impl Warehouse for Recording {
     {
         self.inner.dead_letters(limit)
     }
+
+    fn compact<'life0, 'async_trait>(&'life0 self, keep_minutes: i64) -> Fut<'async_trait, inlet_seams::Compacted>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.compact(keep_minutes)
+    }
 }
 
 fn now_ms() -> i64 {

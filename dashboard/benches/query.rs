@@ -99,6 +99,7 @@ async fn warehouse(dir: &std::path::Path) -> Arc<EmbeddedWarehouse> {
             token: token.clone(),
             checkpoint: None,
             watermark_ms: None,
+            open_from_minute: None,
             viewing,
             games: vec![],
             dead_letters: vec![],

@@ -340,6 +340,7 @@ mod tests {
                 sub_sequence: 0,
             }),
             watermark_ms,
+            folded_before_minute: None,
             parents: vec![],
             finished: false,
         }

@@ -52,7 +52,7 @@ impl LeaseStore for EmbeddedWarehouse {
             .call(|c| {
                 let mut st = c.prepare_cached(
                     "SELECT shard_id, owner, counter, expires_at_ms, checkpoint_seq, checkpoint_sub, watermark_ms,
-                            parents, finished
+                            parents, finished, folded_before_minute
                      FROM leases ORDER BY shard_id",
                 )?;
                 let rows = st
@@ -67,6 +67,7 @@ impl LeaseStore for EmbeddedWarehouse {
                             r.get::<_, Option<i64>>(6)?,
                             r.get::<_, String>(7)?,
                             r.get::<_, bool>(8)?,
+                            r.get::<_, Option<i64>>(9)?,
                         ))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -76,7 +77,7 @@ impl LeaseStore for EmbeddedWarehouse {
             .map_err(store_error("list"))?;
         rows.into_iter()
             .map(
-                |(shard, owner, counter, expires_at_ms, seq, sub, watermark_ms, parents, finished)| {
+                |(shard, owner, counter, expires_at_ms, seq, sub, watermark_ms, parents, finished, folded)| {
                     let checkpoint = Checkpoint::from_stored(seq.as_deref(), sub).map_err(|e| LeaseError::Store {
                         operation: "list",
                         source: Box::new(e),
@@ -88,6 +89,7 @@ impl LeaseStore for EmbeddedWarehouse {
                         expires_at_ms,
                         checkpoint,
                         watermark_ms,
+                        folded_before_minute: folded,
                         parents: parents_from_stored(&parents),
                         finished,
                     })

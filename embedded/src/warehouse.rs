@@ -6,8 +6,8 @@ use bytes::Bytes;
 use inlet_rollup::row::{merge_games, merge_viewing};
 use inlet_rollup::{GameAgg, GameRow, SeenIds, ViewingAgg, ViewingRow};
 use inlet_seams::{
-    DeadLetter, DeadLetterKind, SequenceNumber, ShardCommit, ShardId, StoredSeen, Totals, Warehouse, WarehouseError,
-    answer_group,
+    Compacted, DeadLetter, DeadLetterKind, SequenceNumber, ShardCommit, ShardId, StoredSeen, Totals, Warehouse,
+    WarehouseError, answer_group,
 };
 use inlet_sketches::{Hll, QuantileSketch};
 use rusqlite::{OptionalExtension, params};
@@ -23,7 +23,9 @@ CREATE TABLE IF NOT EXISTS leases (
     checkpoint_sub INTEGER,
     watermark_ms INTEGER,
     parents TEXT NOT NULL DEFAULT '',
-    finished INTEGER NOT NULL DEFAULT 0
+    finished INTEGER NOT NULL DEFAULT 0,
+    open_from_minute INTEGER,
+    folded_before_minute INTEGER
 );
 CREATE TABLE IF NOT EXISTS viewing_partials (
     shard_id TEXT NOT NULL,
@@ -111,18 +113,40 @@ impl EmbeddedWarehouse {
     /// Opens the file, creating it and its tables if needed.
     pub async fn open(path: &Path) -> Result<Self, WarehouseError> {
         let p = path.to_owned();
-        let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> { db::open_with_schema(&p, SCHEMA) })
-            .await
-            .map_err(|e| WarehouseError::Database {
-                operation: "open",
-                retryable: false,
-                source: Box::new(e),
-            })?
-            .map_err(db_error("open"))?;
+        let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
+            let mut conn = db::open_with_schema(&p, SCHEMA)?;
+            add_compaction_columns(&mut conn)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| WarehouseError::Database {
+            operation: "open",
+            retryable: false,
+            source: Box::new(e),
+        })?
+        .map_err(db_error("open"))?;
         Ok(Self {
             conn: Shared::new(conn),
         })
     }
+}
+
+/// A file made before compaction lacks the lease columns it keeps (`CREATE TABLE IF NOT
+/// EXISTS` leaves an old table as it is).
+fn add_compaction_columns(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let has: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('leases') WHERE name = 'folded_before_minute'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        tx.execute_batch(
+            "ALTER TABLE leases ADD COLUMN open_from_minute INTEGER;
+             ALTER TABLE leases ADD COLUMN folded_before_minute INTEGER;",
+        )?;
+    }
+    tx.commit()
 }
 
 /// Several shards' commits in one transaction: one lock, one WAL append, for what would be a
@@ -145,8 +169,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, commit: &ShardCommit) -> rusqlite::Resu
         .prepare_cached(
             "UPDATE leases SET checkpoint_seq = COALESCE(?1, checkpoint_seq),
                 checkpoint_sub = COALESCE(?2, checkpoint_sub), watermark_ms = COALESCE(?3, watermark_ms),
-                finished = finished OR ?4
-         WHERE shard_id = ?5 AND owner = ?6 AND counter = ?7",
+                finished = finished OR ?4,
+                open_from_minute = COALESCE(MAX(open_from_minute, ?8), open_from_minute, ?8)
+         WHERE shard_id = ?5 AND owner = ?6 AND counter = ?7
+           AND (folded_before_minute IS NULL OR folded_before_minute <= ?9)",
         )?
         .execute(params![
             commit.checkpoint.as_ref().map(|c| c.sequence.as_str()),
@@ -155,7 +181,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, commit: &ShardCommit) -> rusqlite::Resu
             commit.shard_end,
             t.shard.as_str(),
             t.owner,
-            t.counter as i64
+            t.counter as i64,
+            commit.open_from_minute,
+            commit.first_minute().unwrap_or(i64::MAX),
         ])?;
     if fenced == 0 {
         // Fenced off: nothing of this commit is written.
@@ -165,52 +193,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, commit: &ShardCommit) -> rusqlite::Resu
     tx.prepare_cached("DELETE FROM shard_failures WHERE shard_id = ?1")?
         .execute([t.shard.as_str()])?;
     {
-        let mut st = tx.prepare_cached(
-            "INSERT OR REPLACE INTO viewing_partials (shard_id, minute, title_id, events, plays, viewers, watch_ms,
-                 rebuffers, rebuffer_ms, bitrate_sum_kbps, bitrate_samples, startup_ms, errors)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?;
-        for r in &commit.viewing {
-            let a = &r.agg;
-            st.execute(params![
-                t.shard.as_str(),
-                r.minute,
-                r.title_id,
-                a.events,
-                a.plays,
-                a.viewers.to_bytes(),
-                a.watch_ms,
-                a.rebuffers,
-                a.rebuffer_ms,
-                a.bitrate_sum_kbps,
-                a.bitrate_samples,
-                a.startup_ms.to_bytes(),
-                a.errors
-            ])?;
-        }
-        let mut st = tx.prepare_cached(
-            "INSERT OR REPLACE INTO game_partials (shard_id, minute, game_id, events, sessions, players, shots,
-                 hits, kills, deaths, purchases, damage, revenue_cents)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?;
-        for r in &commit.games {
-            let a = &r.agg;
-            st.execute(params![
-                t.shard.as_str(),
-                r.minute,
-                r.game_id,
-                a.events,
-                a.sessions,
-                a.players.to_bytes(),
-                a.shots,
-                a.hits,
-                a.kills,
-                a.deaths,
-                a.purchases,
-                a.damage,
-                a.revenue_cents
-            ])?;
-        }
+        insert_viewing(tx, t.shard.as_str(), &commit.viewing)?;
+        insert_games(tx, t.shard.as_str(), &commit.games)?;
         let mut st = tx.prepare_cached(
             "INSERT OR REPLACE INTO dead_letters (shard_id, sequence, sub_sequence, kind, field, reason, app_id,
                  partition_key, data)
@@ -232,6 +216,62 @@ fn apply(tx: &rusqlite::Transaction<'_>, commit: &ShardCommit) -> rusqlite::Resu
         write_seen(tx, commit)?;
     }
     Ok(true)
+}
+
+/// Rows of `shard`, replacing the stored ones of the same minute and key.
+pub(crate) fn insert_viewing(tx: &rusqlite::Transaction<'_>, shard: &str, rows: &[ViewingRow]) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO viewing_partials (shard_id, minute, title_id, events, plays, viewers, watch_ms,
+             rebuffers, rebuffer_ms, bitrate_sum_kbps, bitrate_samples, startup_ms, errors)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    for r in rows {
+        let a = &r.agg;
+        st.execute(params![
+            shard,
+            r.minute,
+            r.title_id,
+            a.events,
+            a.plays,
+            a.viewers.to_bytes(),
+            a.watch_ms,
+            a.rebuffers,
+            a.rebuffer_ms,
+            a.bitrate_sum_kbps,
+            a.bitrate_samples,
+            a.startup_ms.to_bytes(),
+            a.errors
+        ])?;
+    }
+    Ok(())
+}
+
+/// Rows of `shard`, replacing the stored ones of the same minute and key.
+pub(crate) fn insert_games(tx: &rusqlite::Transaction<'_>, shard: &str, rows: &[GameRow]) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO game_partials (shard_id, minute, game_id, events, sessions, players, shots,
+             hits, kills, deaths, purchases, damage, revenue_cents)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    for r in rows {
+        let a = &r.agg;
+        st.execute(params![
+            shard,
+            r.minute,
+            r.game_id,
+            a.events,
+            a.sessions,
+            a.players.to_bytes(),
+            a.shots,
+            a.hits,
+            a.kills,
+            a.deaths,
+            a.purchases,
+            a.damage,
+            a.revenue_cents
+        ])?;
+    }
+    Ok(())
 }
 
 fn write_seen(tx: &rusqlite::Transaction<'_>, commit: &ShardCommit) -> rusqlite::Result<()> {
@@ -257,16 +297,17 @@ fn write_seen(tx: &rusqlite::Transaction<'_>, commit: &ShardCommit) -> rusqlite:
 }
 
 /// The raw columns of a viewing partial, before its sketches are decoded.
-type ViewingCols = (i64, String, [i64; 8], Vec<u8>, Vec<u8>);
+pub(crate) type ViewingCols = (i64, String, [i64; 8], Vec<u8>, Vec<u8>);
 /// The raw columns of a game partial.
-type GameCols = (i64, String, [i64; 9], Vec<u8>);
+pub(crate) type GameCols = (i64, String, [i64; 9], Vec<u8>);
 
-const VIEWING_COLS: &str = "minute, title_id, events, plays, watch_ms, rebuffers, rebuffer_ms, bitrate_sum_kbps,
+pub(crate) const VIEWING_COLS: &str =
+    "minute, title_id, events, plays, watch_ms, rebuffers, rebuffer_ms, bitrate_sum_kbps,
     bitrate_samples, errors, viewers, startup_ms";
-const GAME_COLS: &str =
+pub(crate) const GAME_COLS: &str =
     "minute, game_id, events, sessions, shots, hits, kills, deaths, purchases, damage, revenue_cents, players";
 
-fn read_viewing(r: &rusqlite::Row<'_>) -> rusqlite::Result<ViewingCols> {
+pub(crate) fn read_viewing(r: &rusqlite::Row<'_>) -> rusqlite::Result<ViewingCols> {
     let mut n = [0i64; 8];
     for (i, v) in n.iter_mut().enumerate() {
         *v = r.get(2 + i)?;
@@ -274,7 +315,7 @@ fn read_viewing(r: &rusqlite::Row<'_>) -> rusqlite::Result<ViewingCols> {
     Ok((r.get(0)?, r.get(1)?, n, r.get(10)?, r.get(11)?))
 }
 
-fn read_game(r: &rusqlite::Row<'_>) -> rusqlite::Result<GameCols> {
+pub(crate) fn read_game(r: &rusqlite::Row<'_>) -> rusqlite::Result<GameCols> {
     let mut n = [0i64; 9];
     for (i, v) in n.iter_mut().enumerate() {
         *v = r.get(2 + i)?;
@@ -289,7 +330,7 @@ fn corrupt(what: &'static str) -> impl Fn(inlet_sketches::SketchError) -> Wareho
     }
 }
 
-fn viewing_row((minute, title_id, n, viewers, startup): ViewingCols) -> Result<ViewingRow, WarehouseError> {
+pub(crate) fn viewing_row((minute, title_id, n, viewers, startup): ViewingCols) -> Result<ViewingRow, WarehouseError> {
     let [
         events,
         plays,
@@ -315,7 +356,7 @@ fn viewing_row((minute, title_id, n, viewers, startup): ViewingCols) -> Result<V
     Ok(ViewingRow { minute, title_id, agg })
 }
 
-fn game_row((minute, game_id, n, players): GameCols) -> Result<GameRow, WarehouseError> {
+pub(crate) fn game_row((minute, game_id, n, players): GameCols) -> Result<GameRow, WarehouseError> {
     let [
         events,
         sessions,
@@ -537,5 +578,9 @@ impl Warehouse for EmbeddedWarehouse {
                 },
             )
             .collect()
+    }
+
+    async fn compact(&self, keep_minutes: i64) -> Result<Compacted, WarehouseError> {
+        crate::compaction::compact(&self.conn, keep_minutes).await
     }
 }

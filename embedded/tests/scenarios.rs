@@ -59,6 +59,13 @@ async fn warehouse_group_commit() {
 }
 
 #[tokio::test]
+async fn warehouse_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = EmbeddedWarehouse::open(&dir.path().join("warehouse.db")).await.unwrap();
+    scenarios::warehouse_compaction(&w).await;
+}
+
+#[tokio::test]
 async fn shard_failures() {
     let dir = tempfile::tempdir().unwrap();
     let w = EmbeddedWarehouse::open(&dir.path().join("warehouse.db")).await.unwrap();

@@ -96,6 +96,7 @@ async fn main() {
                     sub_sequence: 0,
                 }),
                 watermark_ms: Some(minute * 60_000),
+                open_from_minute: None,
                 viewing: (0..titles).map(|t| viewing(minute, t, i)).collect(),
                 games: (0..games).map(|g| game(minute, g)).collect(),
                 dead_letters: vec![],

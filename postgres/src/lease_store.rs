@@ -62,7 +62,7 @@ impl LeaseStore for PgWarehouse {
                 let c = connect(&pool).await?;
                 Ok(c.query(
                     "SELECT shard_id, owner, counter, expires_at_ms, checkpoint_seq, checkpoint_sub, watermark_ms,
-                                parents, finished
+                                parents, finished, folded_before_minute
                            FROM inlet_leases ORDER BY shard_id",
                     &[],
                 )
@@ -88,6 +88,7 @@ impl LeaseStore for PgWarehouse {
                     expires_at_ms: r.get(3),
                     checkpoint,
                     watermark_ms: r.get(6),
+                    folded_before_minute: r.get(9),
                     parents: parents_from_stored(&parents),
                     finished: r.get(8),
                 })

@@ -18,7 +18,7 @@
 //! - `seen`: the dedupe state (remembered event ids, duplicate count), written and read.
 //! - `rows`: row decoders and the SELECT column lists of stored partials.
 //! - [`lease_store`]: leases in the same database.
-//! - [`compaction`]: folds old per-shard partials into one final row per key.
+//! - [`compaction`]: folds final minutes of every shard into one row per minute and key.
 //! - [`retry`]: which errors are transient, the backoff, and the runner that retries an
 //!   operation's attempts.
 //!

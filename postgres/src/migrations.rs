@@ -154,6 +154,13 @@ CREATE TABLE inlet_shard_failures (
 );
 ";
 
+/// Compaction's marks on each lease: the first minute its shard can still write (from its
+/// last commit) and the minute its rows are folded before.
+const FOLDING: &str = "
+ALTER TABLE inlet_leases ADD COLUMN open_from_minute BIGINT;
+ALTER TABLE inlet_leases ADD COLUMN folded_before_minute BIGINT;
+";
+
 /// Every migration, in order.
 pub fn all() -> Vec<Migration> {
     vec![
@@ -176,6 +183,11 @@ pub fn all() -> Vec<Migration> {
             version: 4,
             name: "shard failures",
             sql: FAILURES.to_owned(),
+        },
+        Migration {
+            version: 5,
+            name: "compaction marks",
+            sql: FOLDING.to_owned(),
         },
     ]
 }

@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use inlet_rollup::row::{merge_games, merge_viewing};
 use inlet_rollup::{GameRow, ViewingRow};
-use inlet_seams::{DeadLetter, ShardCommit, ShardId, StoredSeen, Totals, Warehouse, WarehouseError, answer_group};
+use inlet_seams::{
+    Compacted, DeadLetter, ShardCommit, ShardId, StoredSeen, Totals, Warehouse, WarehouseError, answer_group,
+};
 use tokio_postgres::Row;
 
 /// Rollups, dead letters, leases and checkpoints in PostgreSQL.
@@ -90,12 +92,18 @@ async fn commit_once(pool: Pool, commits: &[ShardCommit]) -> Result<Vec<bool>, A
         .prepare(
             "UPDATE inlet_leases SET checkpoint_seq = COALESCE($1, checkpoint_seq),
                     checkpoint_sub = COALESCE($2, checkpoint_sub), watermark_ms = COALESCE($3, watermark_ms),
-                    finished = finished OR $4
-              WHERE shard_id = $5 AND owner = $6 AND counter = $7",
+                    finished = finished OR $4,
+                    open_from_minute = GREATEST(open_from_minute, $8)
+              WHERE shard_id = $5 AND owner = $6 AND counter = $7
+                AND (folded_before_minute IS NULL OR folded_before_minute <= $9)",
         )
         .await?;
-    let mut applied = Vec::with_capacity(commits.len());
-    for c in commits {
+    // Lease rows locked in shard order (as compaction locks them), so the two cannot deadlock.
+    let mut order: Vec<usize> = (0..commits.len()).collect();
+    order.sort_by(|a, b| commits[*a].token.shard.cmp(&commits[*b].token.shard));
+    let mut applied = vec![false; commits.len()];
+    for i in order {
+        let c = &commits[i];
         let t = &c.token;
         let checkpoint_seq = c.checkpoint.as_ref().map(|k| k.sequence.as_str().to_owned());
         let checkpoint_sub = c.checkpoint.as_ref().map(|k| k.sub_sequence as i32);
@@ -110,10 +118,12 @@ async fn commit_once(pool: Pool, commits: &[ShardCommit]) -> Result<Vec<bool>, A
                     &t.shard.0,
                     &t.owner,
                     &(t.counter as i64),
+                    &c.open_from_minute,
+                    &c.first_minute().unwrap_or(i64::MAX),
                 ],
             )
             .await?;
-        applied.push(fenced == 1);
+        applied[i] = fenced == 1;
     }
     let live: Vec<&ShardCommit> = commits
         .iter()
@@ -282,5 +292,9 @@ impl Warehouse for PgWarehouse {
             })
             .await?;
         rows.iter().map(dead_letter_row).collect()
+    }
+
+    async fn compact(&self, keep_minutes: i64) -> Result<Compacted, WarehouseError> {
+        self.compact_all(keep_minutes).await
     }
 }

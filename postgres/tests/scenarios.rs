@@ -35,6 +35,13 @@ async fn warehouse_group_commit() {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run infra/test.sh"]
+async fn warehouse_compaction() {
+    let w = support::warehouse().await;
+    scenarios::warehouse_compaction(&w).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run infra/test.sh"]
 async fn shard_failures() {
     let w = support::warehouse().await;
     scenarios::shard_failures(&w).await;

@@ -15,7 +15,9 @@
 //! of whole rows per shard, fenced by the shard's lease (taken for the commit, which fences
 //! off the live holder until it retakes it and restores from the warehouse), with no
 //! checkpoint or watermark (the stored ones stay). A row the rebuild no longer produces is
-//! zeroed (the warehouse seam has no delete). Dead letters are not rewritten.
+//! zeroed (the warehouse seam has no delete). Dead letters are not rewritten. Minutes that
+//! compaction folded (before the lease's `folded_before_minute`) are left as they are: the
+//! shard has no rows of its own there, and a commit that wrote one would be fenced off.
 use crate::ReplayError;
 use crate::progress::{Counters, ProgressFile};
 use crate::source::Source;
@@ -76,6 +78,9 @@ pub struct ShardRebuilt {
     pub rows: usize,
     /// Rows zeroed (stored, but not produced by the rebuild).
     pub zeroed: usize,
+    /// Minutes were replaced from this one: above `from_minute` where compaction had folded
+    /// the shard's earlier minutes (they have no rows of their own to replace).
+    pub replaced_from_minute: i64,
     /// Minutes were replaced up to (not including) this one; below `to_minute` when the
     /// range's end is still open.
     pub replaced_to_minute: i64,
@@ -193,6 +198,7 @@ async fn rebuild_shard(
         shard: shard.0.clone(),
         records,
         exact_start,
+        replaced_from_minute: cfg.from_minute,
         replaced_to_minute: cfg.to_minute.min(rebuilt_open),
         ..Default::default()
     };
@@ -273,9 +279,13 @@ async fn commit_held(
         .ok_or_else(|| ReplayError::NoLease(token.shard.clone()))?;
     let live_open = cfg.lateness.first_open_minute(lease.watermark_ms);
     let to = cfg.to_minute.min(rebuilt_open).min(live_open);
+    // Folded minutes are the shard's no longer: its commit may not write there (the fence
+    // refuses it), and the stored folded rows stay as they are.
+    let from = cfg.from_minute.max(lease.folded_before_minute.unwrap_or(i64::MIN));
+    result.replaced_from_minute = from;
     result.replaced_to_minute = to;
-    let range = cfg.from_minute..to;
-    let (stored_v, stored_g) = warehouse.shard_partials(&token.shard, cfg.from_minute).await?;
+    let range = from..to;
+    let (stored_v, stored_g) = warehouse.shard_partials(&token.shard, from).await?;
     let mut viewing: Vec<ViewingRow> = rows
         .0
         .iter()
@@ -321,6 +331,7 @@ async fn commit_held(
         token: token.clone(),
         checkpoint: None,
         watermark_ms: None,
+        open_from_minute: None,
         viewing,
         games,
         dead_letters: Vec::new(),

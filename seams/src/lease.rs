@@ -48,6 +48,9 @@ pub struct Lease {
     pub checkpoint: Option<Checkpoint>,
     /// The shard's watermark (largest event time aggregated), saved with the checkpoint.
     pub watermark_ms: Option<i64>,
+    /// Minutes before this were folded by compaction: the shard's rows there are gone into
+    /// the shard-less folded rows, and no commit may write one again.
+    pub folded_before_minute: Option<i64>,
     /// Shards to finish first.
     pub parents: Vec<ShardId>,
     /// The shard was read to its end and everything committed.
@@ -263,6 +266,7 @@ mod tests {
             expires_at_ms: 0,
             checkpoint: None,
             watermark_ms: None,
+            folded_before_minute: None,
             parents: vec![],
             finished: false,
         };
@@ -288,6 +292,7 @@ mod tests {
                 sub_sequence: 0,
             }),
             watermark_ms,
+            folded_before_minute: None,
             parents: parents.iter().map(|p| ShardId((*p).into())).collect(),
             finished: false,
         }

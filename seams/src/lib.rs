@@ -37,8 +37,8 @@ pub use stream::{
     WriteLimits,
 };
 pub use warehouse::{
-    DeadLetter, DeadLetterKind, LeasedWarehouse, ShardCommit, StoredSeen, Totals, Warehouse, WarehouseError,
-    answer_group,
+    Compacted, DeadLetter, DeadLetterKind, FOLD_STEP_MINUTES, FOLDED, Fold, FoldState, LeasedWarehouse, ShardCommit,
+    StoredSeen, Totals, Warehouse, WarehouseError, answer_group, fold_plan,
 };
 
 /// An error and its sources, `error: source: source...`, for logs and messages that must

@@ -277,6 +277,7 @@ fn commit(token: &LeaseToken, seq: u64, rows: Vec<ViewingRow>) -> ShardCommit {
             sub_sequence: 3,
         }),
         watermark_ms: Some(seq as i64 * 1000),
+        open_from_minute: None,
         viewing: rows,
         games: vec![game(10, "g", 2)],
         dead_letters: vec![DeadLetter {
@@ -519,6 +520,98 @@ pub async fn warehouse_group_commit<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
         "only the applied commits' dead letters"
     );
     assert!(w.commit_many(&[]).await.is_empty());
+}
+
+/// Compaction: each shard's final minutes (before its committed open minute, less what it
+/// keeps) folded into one row per minute and key, no result moving; folding again merges
+/// into the stored folded rows; a commit carrying a row of a folded minute is refused and
+/// changes nothing, while the live ones (open minutes) go on.
+pub async fn warehouse_compaction<W: LeaseStore + Warehouse + ?Sized>(w: &W) {
+    w.ensure_leases(&[shard(0), shard(1)]).await.unwrap();
+    let t0 = w
+        .take(&ShardId::from_index(0), 0, "a", i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    let t1 = w
+        .take(&ShardId::from_index(1), 0, "a", i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    let live = |t: &LeaseToken, seq: u64, rows: Vec<ViewingRow>, open_from: i64| ShardCommit {
+        open_from_minute: Some(open_from),
+        ..commit(t, seq, rows)
+    };
+    let rows = [(10, "v1"), (11, "v2"), (20, "v3")];
+    w.commit(&live(
+        &t0,
+        1,
+        rows.iter().map(|(m, v)| viewing(*m, "t", 2, v)).collect(),
+        15,
+    ))
+    .await
+    .unwrap();
+    w.commit(&live(
+        &t1,
+        1,
+        vec![viewing(10, "t", 3, "v1"), viewing(20, "t", 1, "v4")],
+        21,
+    ))
+    .await
+    .unwrap();
+    let results = async || {
+        (
+            w.viewing_rollups(0, 100).await.unwrap(),
+            w.game_rollups(0, 100).await.unwrap(),
+            w.totals().await.unwrap(),
+        )
+    };
+    let before = results().await;
+
+    assert_eq!(
+        w.compact(60).await.unwrap(),
+        Compacted::default(),
+        "kept: nothing is that old"
+    );
+    let done = w.compact(0).await.unwrap();
+    // Shard 0: minutes 10 and 11 (15 is open); shard 1: 10 and 20; a game row each at 10.
+    assert_eq!(done, Compacted { partials: 6, folded: 4 });
+    assert_eq!(results().await, before, "folding moves no result");
+    let (v, g) = w.shard_partials(&t0.shard, i64::MIN).await.unwrap();
+    assert_eq!(
+        (v.iter().map(|r| r.minute).collect::<Vec<_>>(), g.len()),
+        (vec![20], 0),
+        "shard 0 keeps its open minute only"
+    );
+    let folded = |l: &[crate::Lease], i: usize| l[i].folded_before_minute;
+    let leases = w.list().await.unwrap();
+    assert_eq!((folded(&leases, 0), folded(&leases, 1)), (Some(15), Some(21)));
+    assert_eq!(w.compact(0).await.unwrap(), Compacted::default(), "nothing left");
+
+    // A rebuild-like commit (no checkpoint) of a folded minute: refused, nothing changes.
+    let mut late = commit(&t0, 2, vec![viewing(12, "t", 9, "v9")]);
+    late.checkpoint = None;
+    late.dead_letters.clear();
+    let err = w.commit(&late).await.unwrap_err();
+    assert!(matches!(err, WarehouseError::LeaseLost { .. }), "{err:?}");
+    assert_eq!(results().await, before);
+
+    // Shard 0 goes on in its open minutes, then they close and fold into the stored rows.
+    let next = ShardCommit {
+        games: vec![game(20, "g", 2)],
+        ..live(&t0, 3, vec![viewing(20, "t", 5, "v5"), viewing(22, "t", 1, "v6")], 23)
+    };
+    w.commit(&next).await.unwrap();
+    let before = results().await;
+    let done = w.compact(0).await.unwrap();
+    assert_eq!(
+        done,
+        Compacted { partials: 3, folded: 3 },
+        "20 and 22, and a game row at 20"
+    );
+    assert_eq!(results().await, before, "merged into the folded row of minute 20");
+    let twenty = w.viewing_rollups(20, 21).await.unwrap();
+    assert_eq!((twenty[0].agg.events, twenty[0].agg.viewers.estimate()), (5 + 1, 2));
 }
 
 /// A shard's failures: counted per report of its holder only, listed with the last error,

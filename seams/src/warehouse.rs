@@ -116,6 +116,10 @@ pub struct ShardCommit {
     pub checkpoint: Option<Checkpoint>,
     /// The shard's watermark after the checkpointed records.
     pub watermark_ms: Option<i64>,
+    /// The first minute the shard can still write after this commit (its watermark minus
+    /// the worker's allowed lateness): rows before it are final, and compaction may fold
+    /// them. `None` keeps the stored one (a rebuild, a skip).
+    pub open_from_minute: Option<i64>,
     /// Whole (cumulative) partial rows of this shard for the windows touched since the last
     /// commit; they replace the stored ones.
     pub viewing: Vec<ViewingRow>,
@@ -138,6 +142,12 @@ impl ShardCommit {
             || "-".to_owned(),
             |c| format!("{}/{}", c.sequence.as_str(), c.sub_sequence),
         )
+    }
+
+    /// The earliest minute among its rows, if it has any.
+    pub fn first_minute(&self) -> Option<i64> {
+        let v = self.viewing.iter().map(|r| r.minute);
+        v.chain(self.games.iter().map(|r| r.minute)).min()
     }
 }
 
@@ -285,6 +295,71 @@ impl Totals {
     }
 }
 
+/// What one compaction folded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Compacted {
+    /// Per-shard partial rows folded away (viewing and game).
+    pub partials: u64,
+    /// Folded rows written (one per minute and key).
+    pub folded: u64,
+}
+
+/// What compaction knows of one shard: its first open minute, what is folded already, and
+/// its earliest stored row (`None`: it has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldState {
+    /// The shard.
+    pub shard: ShardId,
+    /// From its last commit: minutes before it are final.
+    pub open_from_minute: i64,
+    /// Minutes before it are folded already.
+    pub folded_before_minute: Option<i64>,
+    /// Its earliest partial row.
+    pub first_row_minute: Option<i64>,
+}
+
+/// How many minutes of one shard a compaction step folds at most, so a long backlog (the
+/// first compaction of an old warehouse) is folded in steps of bounded memory and lock time.
+pub const FOLD_STEP_MINUTES: i64 = 10;
+
+/// One shard's part of a compaction step: its rows of minutes `[from, before)`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Fold {
+    /// The shard.
+    pub shard: ShardId,
+    /// Its earliest row.
+    pub from_minute: i64,
+    /// The minute folding stops before.
+    pub before_minute: i64,
+}
+
+/// What each shard folds in this step: final minutes more than `keep_minutes` behind its
+/// open one, at most [`FOLD_STEP_MINUTES`] past its earliest row. Shards with nothing to
+/// fold are left out; an empty plan means done. Sorted by shard.
+pub fn fold_plan(shards: &[FoldState], keep_minutes: i64) -> Vec<Fold> {
+    let mut plan: Vec<Fold> = shards
+        .iter()
+        .filter_map(|s| {
+            let from = s.first_row_minute?;
+            let before = s
+                .open_from_minute
+                .saturating_sub(keep_minutes.max(0))
+                .min(from.saturating_add(FOLD_STEP_MINUTES));
+            (from < before).then(|| Fold {
+                shard: s.shard.clone(),
+                from_minute: from,
+                before_minute: before,
+            })
+        })
+        .collect();
+    plan.sort();
+    plan
+}
+
+/// The shard id of folded rows: one row per minute and key for every shard whose minute is
+/// final.
+pub const FOLDED: &str = "*";
+
 /// Where rollups land.
 #[async_trait]
 pub trait Warehouse: Send + Sync + std::fmt::Debug {
@@ -318,4 +393,60 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
     async fn totals(&self) -> Result<Totals, WarehouseError>;
     /// Dead letters, oldest first, at most `limit`.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, WarehouseError>;
+    /// Folds each shard's rows of final minutes (before its stored `open_from_minute`) that
+    /// lie more than `keep_minutes` behind it into the [`FOLDED`] rows, and raises the
+    /// shard's `folded_before_minute` to match, in one transaction. Reads merge folded rows
+    /// like any partial, so no result moves. From then on a commit carrying a row of a
+    /// folded minute is refused as fenced off (a rebuild re-reads the lease and keeps to
+    /// the minutes still per shard). Concurrent compactions wait for each other.
+    async fn compact(&self, keep_minutes: i64) -> Result<Compacted, WarehouseError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(i: u32, open_from: i64, folded: Option<i64>, first_row: Option<i64>) -> FoldState {
+        FoldState {
+            shard: ShardId::from_index(i),
+            open_from_minute: open_from,
+            folded_before_minute: folded,
+            first_row_minute: first_row,
+        }
+    }
+
+    /// Each shard folds from its earliest row to its open minute less what it keeps, in steps
+    /// of at most `FOLD_STEP_MINUTES`; shards with nothing final to fold are left out.
+    #[test]
+    fn a_plan_folds_final_minutes_in_bounded_steps() {
+        let shards = [
+            state(2, 100, None, Some(95)),
+            state(0, 100, Some(40), Some(40)),
+            state(1, 100, None, None),
+            state(3, 100, Some(100), Some(100)),
+        ];
+        let fold = |i: u32, from: i64, before: i64| Fold {
+            shard: ShardId::from_index(i),
+            from_minute: from,
+            before_minute: before,
+        };
+        assert_eq!(
+            fold_plan(&shards, 0),
+            vec![fold(0, 40, 40 + FOLD_STEP_MINUTES), fold(2, 95, 100)],
+            "sorted by shard"
+        );
+        assert_eq!(
+            fold_plan(&shards, 5),
+            vec![fold(0, 40, 50)],
+            "shard 2's minutes are kept"
+        );
+        assert!(
+            fold_plan(&[state(0, 100, None, Some(95))], 5).is_empty(),
+            "nothing older than kept"
+        );
+        assert!(
+            fold_plan(&[state(0, i64::MIN, None, Some(0))], 0).is_empty(),
+            "no open minute yet"
+        );
+    }
 }
