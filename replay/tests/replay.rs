@@ -1,7 +1,7 @@
 //! The replay tool against a live pipeline on the embedded backends: rebuilds from the archive
 //! and from the stream equal the live rows, the archive survives a torn write, NDJSON of a
-//! filtered range is the generator's events for that filter, and a 10x re-emit keeps per-key
-//! order and the pace.
+//! filtered range is the generator's events for that filter, a 10x re-emit keeps per-key
+//! order and the pace, and compaction beside live consumers and rebuilds ends exact.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 use bytes::Bytes;
 use inlet_consumer::{Archive, Worker, WorkerConfig};
@@ -233,6 +233,91 @@ async fn rebuilds_from_the_archive_and_the_stream_equal_the_live_rows_copies_dro
     let row = w.viewing_rollups(from, from + 1).await.unwrap();
     let bogus = row.iter().find(|r| r.title_id == "title-bogus").unwrap();
     assert_eq!(bogus.agg.events, 0);
+}
+
+/// Compaction, live consumers and rebuilds at once: two workers compacting every 100 ms
+/// (keeping 2 minutes per shard), a third compactor and a loop of rebuilds from the stream run
+/// together until every event is handled; the rollups and totals then equal an undisturbed
+/// run's, and each shard's own rows are only its last minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_while_consumers_and_rebuilds_run_ends_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = Arc::new(
+        EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS)
+            .await
+            .unwrap(),
+    );
+    let events = 80_000;
+    produce_workload(&stream, workload_with_copies(events)).await;
+    let reference = consume(&stream, &dir.path().join("ref.db"), &dir.path().join("a"), events).await;
+
+    let path = dir.path().join("w.db");
+    let shutdown = CancellationToken::new();
+    let mut workers = Vec::new();
+    for i in 0..2 {
+        let w = Arc::new(EmbeddedWarehouse::open(&path).await.unwrap());
+        let mut cfg = WorkerConfig::new(format!("w{i}")).with_failover(Duration::from_secs(3));
+        cfg.commit_interval = Duration::from_millis(100);
+        cfg.commit_every_records = 2_000;
+        cfg.read_batch = 5;
+        cfg.compact_every = Some(Duration::from_millis(100));
+        cfg.compact_keep = Duration::from_secs(120);
+        workers.push(tokio::spawn(
+            Worker::new(stream.clone(), w.clone(), w, cfg).run(shutdown.clone()),
+        ));
+    }
+    let w = EmbeddedWarehouse::open(&path).await.unwrap();
+    let first = START_MS / 60_000;
+    let (mut rebuilds, mut replaced, mut kept_folded) = (0, 0, 0);
+    let cancel = CancellationToken::new();
+    while w.totals().await.unwrap().read() < events as i64 {
+        w.compact(2).await.unwrap();
+        let mut progress = ProgressFile::load(None, "test").unwrap();
+        let done = inlet_replay::rebuild(
+            &Source::Stream(stream.clone()),
+            &w,
+            &rebuild_config(first, first + 20),
+            &mut progress,
+            &Counters::default(),
+            &cancel,
+        )
+        .await
+        .unwrap();
+        rebuilds += 1;
+        replaced += done.iter().filter(|s| s.rows > 0).count();
+        kept_folded += done.iter().filter(|s| s.replaced_from_minute > first).count();
+    }
+    shutdown.cancel();
+    for t in workers {
+        t.await.unwrap().unwrap();
+    }
+    assert!(
+        rebuilds > 1 && replaced > 0 && kept_folded > 0,
+        "the rebuilds ran among the compactions: {rebuilds} runs, {replaced} shards with rows replaced, \
+         {kept_folded} that kept folded minutes"
+    );
+
+    assert_eq!(w.totals().await.unwrap(), reference.totals().await.unwrap());
+    let all = (i64::MIN, i64::MAX);
+    assert_eq!(
+        w.viewing_rollups(all.0, all.1).await.unwrap(),
+        reference.viewing_rollups(all.0, all.1).await.unwrap(),
+        "viewing rows: nothing counted twice, nothing lost"
+    );
+    assert_eq!(
+        w.game_rollups(all.0, all.1).await.unwrap(),
+        reference.game_rollups(all.0, all.1).await.unwrap()
+    );
+    for lease in w.list().await.unwrap() {
+        let folded = lease.folded_before_minute.expect("every shard had minutes folded");
+        let (v, g) = w.shard_partials(&lease.shard, i64::MIN).await.unwrap();
+        let minutes: Vec<i64> = v.iter().map(|r| r.minute).chain(g.iter().map(|r| r.minute)).collect();
+        assert!(
+            minutes.iter().all(|m| *m >= folded) && minutes.iter().all(|m| *m >= first + 13 - 8),
+            "{}: own rows only in its last minutes (folded before {folded}): {minutes:?}",
+            lease.shard
+        );
+    }
 }
 
 fn record(seq: u64, arrival_ms: i64, data: &'static [u8]) -> Record {
