@@ -62,27 +62,52 @@ async fn produce_workload(stream: &Arc<EmbeddedStream>, cfg: GeneratorConfig) {
     assert_eq!(producer.close().await.unwrap().delivered, events);
 }
 
-/// The live path: two workers with the archive on, until every event is handled.
-async fn consume(stream: &Arc<EmbeddedStream>, warehouse: &Path, archive: &Path, events: u64) -> EmbeddedWarehouse {
+async fn open_stream(dir: &Path) -> Arc<EmbeddedStream> {
+    Arc::new(EmbeddedStream::open_or_create(&dir.join("s.db"), SHARDS).await.unwrap())
+}
+
+type Workers = (
+    CancellationToken,
+    Vec<tokio::task::JoinHandle<Result<(), inlet_consumer::WorkerError>>>,
+);
+
+/// Two workers on `warehouse`, each with its own handle (as two processes would have), small
+/// commits, and `tune` applied to their settings.
+async fn start_workers(
+    stream: &Arc<EmbeddedStream>,
+    warehouse: &Path,
+    tune: impl Fn(WorkerConfig) -> WorkerConfig,
+) -> Workers {
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
     for i in 0..2 {
         let w = Arc::new(EmbeddedWarehouse::open(warehouse).await.unwrap());
-        let mut cfg = WorkerConfig::new(format!("w{i}"))
-            .with_failover(Duration::from_secs(3))
-            .with_archive(Arc::new(LocalArchive::new(archive)));
+        let mut cfg = WorkerConfig::new(format!("w{i}")).with_failover(Duration::from_secs(3));
         cfg.commit_interval = Duration::from_millis(100);
         cfg.commit_every_records = 2_000;
         tasks.push(tokio::spawn(
-            Worker::new(stream.clone(), w.clone(), w, cfg).run(shutdown.clone()),
+            Worker::new(stream.clone(), w.clone(), w, tune(cfg)).run(shutdown.clone()),
         ));
     }
-    let w = EmbeddedWarehouse::open(warehouse).await.unwrap();
-    inlet_testkit::wait_until_read(&w, events, Duration::from_secs(120)).await;
+    (shutdown, tasks)
+}
+
+async fn stop_workers((shutdown, tasks): Workers) {
     shutdown.cancel();
     for t in tasks {
         t.await.unwrap().unwrap();
     }
+}
+
+/// The live path: two workers with the archive on, until every event is handled.
+async fn consume(stream: &Arc<EmbeddedStream>, warehouse: &Path, archive: &Path, events: u64) -> EmbeddedWarehouse {
+    let workers = start_workers(stream, warehouse, |c| {
+        c.with_archive(Arc::new(LocalArchive::new(archive)))
+    })
+    .await;
+    let w = EmbeddedWarehouse::open(warehouse).await.unwrap();
+    inlet_testkit::wait_until_read(&w, events, Duration::from_secs(120)).await;
+    stop_workers(workers).await;
     w
 }
 
@@ -148,11 +173,7 @@ fn rebuild_config(from: i64, to: i64) -> RebuildConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuilds_from_the_archive_and_the_stream_equal_the_live_rows_copies_dropped_alike() {
     let dir = tempfile::tempdir().unwrap();
-    let stream = Arc::new(
-        EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS)
-            .await
-            .unwrap(),
-    );
+    let stream = open_stream(dir.path()).await;
     let events = 80_000;
     // With copies: the rebuild must drop the same ones the live workers dropped.
     produce_workload(&stream, workload_with_copies(events)).await;
@@ -242,30 +263,19 @@ async fn rebuilds_from_the_archive_and_the_stream_equal_the_live_rows_copies_dro
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_while_consumers_and_rebuilds_run_ends_exact() {
     let dir = tempfile::tempdir().unwrap();
-    let stream = Arc::new(
-        EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS)
-            .await
-            .unwrap(),
-    );
+    let stream = open_stream(dir.path()).await;
     let events = 80_000;
     produce_workload(&stream, workload_with_copies(events)).await;
     let reference = consume(&stream, &dir.path().join("ref.db"), &dir.path().join("a"), events).await;
 
     let path = dir.path().join("w.db");
-    let shutdown = CancellationToken::new();
-    let mut workers = Vec::new();
-    for i in 0..2 {
-        let w = Arc::new(EmbeddedWarehouse::open(&path).await.unwrap());
-        let mut cfg = WorkerConfig::new(format!("w{i}")).with_failover(Duration::from_secs(3));
-        cfg.commit_interval = Duration::from_millis(100);
-        cfg.commit_every_records = 2_000;
-        cfg.read_batch = 5;
-        cfg.compact_every = Some(Duration::from_millis(100));
-        cfg.compact_keep = Duration::from_secs(120);
-        workers.push(tokio::spawn(
-            Worker::new(stream.clone(), w.clone(), w, cfg).run(shutdown.clone()),
-        ));
-    }
+    let workers = start_workers(&stream, &path, |mut c| {
+        c.read_batch = 5;
+        c.compact_every = Some(Duration::from_millis(100));
+        c.compact_keep = Duration::from_secs(120);
+        c
+    })
+    .await;
     let w = EmbeddedWarehouse::open(&path).await.unwrap();
     let first = START_MS / 60_000;
     let (mut rebuilds, mut replaced, mut kept_folded) = (0, 0, 0);
@@ -287,10 +297,7 @@ async fn compaction_while_consumers_and_rebuilds_run_ends_exact() {
         replaced += done.iter().filter(|s| s.rows > 0).count();
         kept_folded += done.iter().filter(|s| s.replaced_from_minute > first).count();
     }
-    shutdown.cancel();
-    for t in workers {
-        t.await.unwrap().unwrap();
-    }
+    stop_workers(workers).await;
     assert!(
         rebuilds > 1 && replaced > 0 && kept_folded > 0,
         "the rebuilds ran among the compactions: {rebuilds} runs, {replaced} shards with rows replaced, \
@@ -400,11 +407,7 @@ fn matches(e: &Envelope, title: &str, from: i64, to: i64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ndjson_of_a_filtered_range_is_the_generators_events_for_that_filter() {
     let dir = tempfile::tempdir().unwrap();
-    let stream = Arc::new(
-        EmbeddedStream::open_or_create(&dir.path().join("s.db"), SHARDS)
-            .await
-            .unwrap(),
-    );
+    let stream = open_stream(dir.path()).await;
     let events = 20_000;
     produce(&stream, events).await;
     let (title, from, to) = ("title-0001", START_MS + 30_000, START_MS + 120_000);
