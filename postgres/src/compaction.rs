@@ -59,7 +59,7 @@ async fn step(pool: Pool, keep_minutes: i64) -> Result<Result<Option<Compacted>,
     let upto: Vec<i64> = plan.iter().map(|f| f.before_minute).collect();
     let args: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&shards, &upto, &from];
     tx.execute(
-        "UPDATE inlet_leases l SET folded_before_minute = b.upto
+        "UPDATE inlet_leases l SET folded_before_minute = GREATEST(l.folded_before_minute, b.upto)
            FROM unnest($1::varchar[], $2::bigint[]) AS b(s, upto) WHERE l.shard_id = b.s",
         &args[..2],
     )
