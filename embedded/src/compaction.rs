@@ -29,8 +29,10 @@ fn step(c: &mut Connection, keep_minutes: i64) -> rusqlite::Result<Result<Option
             tx.prepare_cached(&format!("DELETE FROM {table} WHERE shard_id = ?1 AND minute < ?2"))?
                 .execute(args)?;
         }
-        tx.prepare_cached("UPDATE leases SET folded_before_minute = MAX(COALESCE(folded_before_minute, ?2), ?2) WHERE shard_id = ?1")?
-            .execute(args)?;
+        tx.prepare_cached(
+            "UPDATE leases SET folded_before_minute = MAX(COALESCE(folded_before_minute, ?2), ?2) WHERE shard_id = ?1",
+        )?
+        .execute(args)?;
     }
     // The folded rows already stored for the same minutes and keys join the merge.
     let stored_v = folded_rows(
