@@ -7,7 +7,7 @@ use crate::warehouse::{
 };
 use inlet_rollup::row::{merge_games, merge_viewing};
 use inlet_rollup::{GameRow, ViewingRow};
-use inlet_seams::{Compacted, FOLDED, FoldState, ShardId, WarehouseError, fold_plan};
+use inlet_seams::{Compacted, FOLDED, FoldState, ShardId, WarehouseError, compact_in_steps, fold_plan};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 /// One step, in one transaction: `None` when there was nothing to fold.
@@ -78,17 +78,16 @@ fn step(c: &mut Connection, keep_minutes: i64) -> rusqlite::Result<Result<Option
 /// Every shard that committed since compaction was built, with its earliest row.
 fn states(tx: &Transaction<'_>) -> rusqlite::Result<Vec<FoldState>> {
     tx.prepare_cached(
-        "SELECT shard_id, open_from_minute, folded_before_minute,
+        "SELECT shard_id, open_from_minute,
                 (SELECT MIN(minute) FROM viewing_partials p WHERE p.shard_id = l.shard_id),
                 (SELECT MIN(minute) FROM game_partials p WHERE p.shard_id = l.shard_id)
          FROM leases l WHERE open_from_minute IS NOT NULL",
     )?
     .query_map([], |r| {
-        let (v, g): (Option<i64>, Option<i64>) = (r.get(3)?, r.get(4)?);
+        let (v, g): (Option<i64>, Option<i64>) = (r.get(2)?, r.get(3)?);
         Ok(FoldState {
             shard: ShardId(r.get(0)?),
             open_from_minute: r.get(1)?,
-            folded_before_minute: r.get(2)?,
             first_row_minute: v.into_iter().chain(g).min(),
         })
     })?
@@ -119,7 +118,13 @@ fn folded_rows<T, K: Ord + Clone + rusqlite::ToSql>(
     key_of: impl Fn(&T) -> (i64, &K),
     read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<Vec<T>> {
-    let keys: std::collections::BTreeSet<(i64, K)> = rows.iter().map(|r| (key_of(r).0, key_of(r).1.clone())).collect();
+    let keys: std::collections::BTreeSet<(i64, K)> = rows
+        .iter()
+        .map(|r| {
+            let (minute, k) = key_of(r);
+            (minute, k.clone())
+        })
+        .collect();
     let mut st = tx.prepare_cached(&format!(
         "SELECT {cols} FROM {table} WHERE shard_id = '{FOLDED}' AND minute = ?1 AND {key} = ?2"
     ))?;
@@ -132,18 +137,10 @@ fn folded_rows<T, K: Ord + Clone + rusqlite::ToSql>(
 
 /// Compacts until nothing is left to fold; each step its own transaction.
 pub(crate) async fn compact(conn: &crate::db::Shared, keep_minutes: i64) -> Result<Compacted, WarehouseError> {
-    let mut total = Compacted::default();
-    loop {
-        match conn
-            .call(move |c| step(c, keep_minutes))
+    compact_in_steps(|| async move {
+        conn.call(move |c| step(c, keep_minutes))
             .await
-            .map_err(db_error("compact"))??
-        {
-            None => return Ok(total),
-            Some(done) => {
-                total.partials += done.partials;
-                total.folded += done.folded;
-            }
-        }
-    }
+            .map_err(db_error("compact"))?
+    })
+    .await
 }

@@ -13,7 +13,7 @@ use crate::rows::{GAMES_SELECT, VIEWING_SELECT, game_row, viewing_row};
 use crate::warehouse::PgWarehouse;
 use deadpool_postgres::Pool;
 use inlet_rollup::row::{merge_games, merge_viewing};
-use inlet_seams::{Compacted, FOLDED, FoldState, ShardId, WarehouseError, fold_plan};
+use inlet_seams::{Compacted, FOLDED, FoldState, ShardId, WarehouseError, compact_in_steps, fold_plan};
 
 /// The advisory lock compactions take (migrations hold `..._0001`).
 const LOCK_KEY: i64 = 0x1e1e_7a11_0000_0002;
@@ -30,7 +30,7 @@ async fn step(pool: Pool, keep_minutes: i64) -> Result<Result<Option<Compacted>,
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await?;
     let states: Vec<FoldState> = tx
         .query(
-            "SELECT shard_id, open_from_minute, folded_before_minute,
+            "SELECT shard_id, open_from_minute,
                     (SELECT MIN(minute) FROM inlet_viewing_partials p WHERE p.shard_id = l.shard_id),
                     (SELECT MIN(minute) FROM inlet_game_partials p WHERE p.shard_id = l.shard_id)
                FROM inlet_leases l WHERE open_from_minute IS NOT NULL",
@@ -41,11 +41,10 @@ async fn step(pool: Pool, keep_minutes: i64) -> Result<Result<Option<Compacted>,
         .map(|r| FoldState {
             shard: ShardId(r.get(0)),
             open_from_minute: r.get(1),
-            folded_before_minute: r.get(2),
             first_row_minute: r
-                .get::<_, Option<i64>>(3)
+                .get::<_, Option<i64>>(2)
                 .into_iter()
-                .chain(r.get::<_, Option<i64>>(4))
+                .chain(r.get::<_, Option<i64>>(3))
                 .min(),
         })
         .collect();
@@ -120,15 +119,6 @@ async fn step(pool: Pool, keep_minutes: i64) -> Result<Result<Option<Compacted>,
 impl PgWarehouse {
     /// Compacts until nothing is left to fold; each step its own transaction.
     pub(crate) async fn compact_all(&self, keep_minutes: i64) -> Result<Compacted, WarehouseError> {
-        let mut total = Compacted::default();
-        loop {
-            match self.run("compact", |pool| step(pool, keep_minutes)).await?? {
-                None => return Ok(total),
-                Some(done) => {
-                    total.partials += done.partials;
-                    total.folded += done.folded;
-                }
-            }
-        }
+        compact_in_steps(|| async move { self.run("compact", |pool| step(pool, keep_minutes)).await? }).await
     }
 }

@@ -38,7 +38,7 @@ pub use stream::{
 };
 pub use warehouse::{
     Compacted, DeadLetter, DeadLetterKind, FOLD_STEP_MINUTES, FOLDED, Fold, FoldState, LeasedWarehouse, ShardCommit,
-    StoredSeen, Totals, Warehouse, WarehouseError, answer_group, fold_plan,
+    StoredSeen, Totals, Warehouse, WarehouseError, answer_group, compact_in_steps, fold_plan,
 };
 
 /// An error and its sources, `error: source: source...`, for logs and messages that must

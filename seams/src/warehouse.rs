@@ -304,16 +304,14 @@ pub struct Compacted {
     pub folded: u64,
 }
 
-/// What compaction knows of one shard: its first open minute, what is folded already, and
-/// its earliest stored row (`None`: it has none).
+/// What compaction knows of one shard: its first open minute and its earliest stored row
+/// (`None`: it has none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoldState {
     /// The shard.
     pub shard: ShardId,
     /// From its last commit: minutes before it are final.
     pub open_from_minute: i64,
-    /// Minutes before it are folded already.
-    pub folded_before_minute: Option<i64>,
     /// Its earliest partial row.
     pub first_row_minute: Option<i64>,
 }
@@ -354,6 +352,21 @@ pub fn fold_plan(shards: &[FoldState], keep_minutes: i64) -> Vec<Fold> {
         .collect();
     plan.sort();
     plan
+}
+
+/// A whole compaction: `step` (one transaction, `None` when nothing was left to fold) run
+/// until done, its counts summed.
+pub async fn compact_in_steps<F, Fut>(mut step: F) -> Result<Compacted, WarehouseError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Compacted>, WarehouseError>>,
+{
+    let mut total = Compacted::default();
+    while let Some(done) = step().await? {
+        total.partials += done.partials;
+        total.folded += done.folded;
+    }
+    Ok(total)
 }
 
 /// The shard id of folded rows: one row per minute and key for every shard whose minute is
@@ -406,11 +419,10 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
 mod tests {
     use super::*;
 
-    fn state(i: u32, open_from: i64, folded: Option<i64>, first_row: Option<i64>) -> FoldState {
+    fn state(i: u32, open_from: i64, first_row: Option<i64>) -> FoldState {
         FoldState {
             shard: ShardId::from_index(i),
             open_from_minute: open_from,
-            folded_before_minute: folded,
             first_row_minute: first_row,
         }
     }
@@ -420,10 +432,10 @@ mod tests {
     #[test]
     fn a_plan_folds_final_minutes_in_bounded_steps() {
         let shards = [
-            state(2, 100, None, Some(95)),
-            state(0, 100, Some(40), Some(40)),
-            state(1, 100, None, None),
-            state(3, 100, Some(100), Some(100)),
+            state(2, 100, Some(95)),
+            state(0, 100, Some(40)),
+            state(1, 100, None),
+            state(3, 100, Some(100)),
         ];
         let fold = |i: u32, from: i64, before: i64| Fold {
             shard: ShardId::from_index(i),
@@ -441,11 +453,11 @@ mod tests {
             "shard 2's minutes are kept"
         );
         assert!(
-            fold_plan(&[state(0, 100, None, Some(95))], 5).is_empty(),
+            fold_plan(&[state(0, 100, Some(95))], 5).is_empty(),
             "nothing older than kept"
         );
         assert!(
-            fold_plan(&[state(0, i64::MIN, None, Some(0))], 0).is_empty(),
+            fold_plan(&[state(0, i64::MIN, Some(0))], 0).is_empty(),
             "no open minute yet"
         );
     }
